@@ -1,0 +1,17 @@
+"""Stage fetch: download the four canonical MNIST files (or copy a mirror's), verified."""
+
+from pathlib import Path
+
+from aezoo import stages
+from aezoo.cli import run_stage, stage_parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--out", type=Path, default=Path("data/raw"), help="output directory")
+    args = parser.parse_args(argv)
+    run_stage(args.params, lambda params: stages.fetch(params, args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The pipeline's stages as library functions: read inputs, compute, write outputs atomically.
+
+``pipeline/*.py`` only parse arguments and call these; ``dvc.yaml`` names the same paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from aezoo import metrics
+from aezoo.config import Params
+from aezoo.data import Split, fetch_mnist, load_prepared, prepare_mnist, to_unit_float
+from aezoo.io import atomic_path, write_json
+
+
+def fetch(params: Params, raw_dir: Path) -> None:
+    """Fetch the four canonical MNIST files into ``raw_dir``, verified."""
+    fetch_mnist(params.data, raw_dir)
+
+
+def prepare(params: Params, raw_dir: Path, out_path: Path) -> None:
+    """Decode, split and store MNIST as uint8 arrays."""
+    summary = prepare_mnist(params.data, raw_dir, out_path)
+    for key, shape in summary["shapes"].items():
+        print(f"{key}: {tuple(shape)}", file=sys.stderr)
+    print(f"training pixel mean: {summary['train_pixel_mean']:.4f}", file=sys.stderr)
+
+
+def corrupt(params: Params, name: str, clean_path: Path, out_path: Path, stats_path: Path) -> None:
+    """Write a corrupted copy of every split and the corruption's test statistics."""
+    from aezoo.corruption import corrupt_split  # TensorFlow: imported only where needed
+
+    spec = params.corruption(name)
+    clean = load_prepared(clean_path)
+    corrupted = {split: corrupt_split(data.x, spec, split) for split, data in clean.items()}
+    with atomic_path(out_path) as temporary:
+        np.savez(
+            temporary,
+            **{f"x_{split}": images for split, images in corrupted.items()},
+            **{f"y_{split}": data.y for split, data in clean.items()},
+        )
+    target, noisy = to_unit_float(clean["test"].x), to_unit_float(corrupted["test"])
+    stats = {
+        "kind": spec.kind,
+        "test_mse": metrics.mse(target, noisy),
+        "test_psnr_db": metrics.psnr(target, noisy),
+        "test_mean": float(noisy.mean()),
+        "clean_test_mean": float(target.mean()),
+    }
+    write_json(stats_path, stats)
+    print(f"{name}: test MSE {stats['test_mse']:.4f}, PSNR {stats['test_psnr_db']:.2f} dB")
+
+
+def load_inputs(params: Params, input_name: str, clean: dict[str, Split], data_dir: Path):
+    """The model inputs for ``input_name``: the clean splits, or the corrupt stage's copies."""
+    if input_name == "clean":
+        return clean
+    return load_prepared(data_dir / f"{input_name}.npz")
+
+
+def train(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> None:
+    """Train one variant; write its three models, history, progress frames and run facts."""
+    from aezoo.training import train_variant  # TensorFlow: imported only where needed
+
+    spec = params.variant(name)
+    clean = load_prepared(data_dir / "clean.npz")
+    inputs = load_inputs(params, spec.input, clean, data_dir)
+    fresh_noise = params.corruption(spec.input) if spec.fresh_noise else None
+    print(f"training {name} ({spec.family}, input: {spec.input})", flush=True)
+    result = train_variant(name, spec, params, clean, inputs, fresh_noise)
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for part in ("autoencoder", "encoder", "decoder"):
+        with atomic_path(model_dir / f"{part}.keras") as temporary:
+            getattr(result.parts, part).save(temporary)
+    with atomic_path(model_dir / "progress.npz") as temporary:
+        np.savez(
+            temporary,
+            indices=result.progress_indices,
+            inputs=np.clip(result.progress_inputs * 255 + 0.5, 0, 255).astype(np.uint8),
+            targets=clean["test"].x[result.progress_indices],
+            frames=result.progress_frames,
+        )
+    with atomic_path(report_dir / "history.csv") as temporary, open(temporary, "w") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", "loss", "val_loss", "epoch_seconds"])
+        for epoch, seconds in enumerate(result.epoch_seconds):
+            row = [result.history["loss"][epoch], result.history["val_loss"][epoch], seconds]
+            writer.writerow([epoch + 1, *(f"{value:.6g}" for value in row)])
+    write_json(report_dir / "train.json", result.facts)
+    print(
+        f"{name}: {result.facts['parameters']:,} parameters, {result.facts['epochs']} epochs, "
+        f"{result.facts['wall_seconds']:.0f}s, val_loss {result.facts['final_val_loss']:.5f}"
+    )

@@ -1,0 +1,76 @@
+"""Shared fixtures: the real MNIST mirror, small real subsets, and params builders."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mirror_dir() -> Path | None:
+    """The local MNIST mirror: AEZOO_MNIST_MIRROR, else ../shared/data/mnist."""
+    candidate = os.environ.get("AEZOO_MNIST_MIRROR") or str(ROOT.parent / "shared/data/mnist")
+    path = Path(candidate)
+    return path if (path / "train-images-idx3-ubyte.gz").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def mnist_mirror() -> Path:
+    path = mirror_dir()
+    if path is None:
+        pytest.skip("no MNIST mirror: set AEZOO_MNIST_MIRROR to a directory with the gz files")
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_params() -> dict:
+    """The repository's params.yaml, parsed (tests copy and modify it)."""
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture
+def raw_params(base_params) -> dict:
+    return copy.deepcopy(base_params)
+
+
+@pytest.fixture(scope="session")
+def prepared_small(tmp_path_factory, mnist_mirror) -> Path:
+    """Real MNIST, fetched from the mirror and prepared with small subsets."""
+    from aezoo.config import DataConfig
+    from aezoo.data import fetch_mnist, prepare_mnist
+
+    work = tmp_path_factory.mktemp("mnist")
+    config = DataConfig(
+        mirror=str(mnist_mirror), train_subset=1024, val_subset=256, test_subset=512
+    )
+    fetch_mnist(config, work / "raw")
+    prepare_mnist(config, work / "raw", work / "prepared" / "clean.npz")
+    return work / "prepared"
+
+
+@pytest.fixture(scope="session")
+def full_prepared(tmp_path_factory, mnist_mirror) -> Path:
+    """Real MNIST, prepared in full (55,000 / 5,000 / 10,000)."""
+    from aezoo.config import DataConfig
+    from aezoo.data import fetch_mnist, prepare_mnist
+
+    work = tmp_path_factory.mktemp("mnist_full")
+    config = DataConfig(mirror=str(mnist_mirror))
+    fetch_mnist(config, work / "raw")
+    prepare_mnist(config, work / "raw", work / "prepared" / "clean.npz")
+    return work / "prepared"
+
+
+def write_params(path: Path, raw: dict) -> Path:
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8)

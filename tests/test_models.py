@@ -1,0 +1,56 @@
+"""Every builder matches its spec: shapes, parameter counts, shared weights."""
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from aezoo.config import load_params
+from aezoo.models import build
+
+PARAMS = load_params(ROOT / "params.yaml")
+EXPECTED_PARAMETERS = {
+    "dense16": 784 * 16 + 16 + 16 * 784 + 784,
+    "dense32": 784 * 32 + 32 + 32 * 784 + 784,
+    "stacked256": 1_132_816,  # seed 002's model summary
+    "dense_denoise": 1_132_816,
+    "conv": 4_385,  # the Keras blog's convolutional autoencoder
+}
+
+
+@pytest.mark.parametrize("name", list(PARAMS.variants))
+def test_builder_shapes_and_code_size(name):
+    spec = PARAMS.variant(name)
+    parts = build(name, spec)
+    assert parts.autoencoder.output_shape == (None, 28, 28, 1)
+    images = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    code = parts.encoder.predict_on_batch(images)
+    code = code[-1] if isinstance(code, list) else code
+    assert int(np.prod(code.shape[1:])) == spec.code_size
+    # the decoder alone generates from a code, and the autoencoder is encoder then decoder
+    decoded = parts.decoder.predict_on_batch(code)
+    np.testing.assert_allclose(parts.autoencoder.predict_on_batch(images), decoded, atol=1e-6)
+    if name in EXPECTED_PARAMETERS:
+        assert parts.autoencoder.count_params() == EXPECTED_PARAMETERS[name]
+
+
+def test_encoder_and_decoder_share_the_autoencoders_weights():
+    parts = build("dense16", PARAMS.variant("dense16"))
+    shared = {id(w) for w in parts.encoder.weights + parts.decoder.weights}
+    assert {id(w) for w in parts.autoencoder.weights} == shared
+
+
+def test_sparse_variant_penalises_its_code():
+    sparse = build("sparse32", PARAMS.variant("sparse32")).autoencoder
+    dense = build("dense32", PARAMS.variant("dense32")).autoencoder
+    images = np.ones((2, 28, 28, 1), np.float32)
+    sparse(images), dense(images)
+    assert len(sparse.losses) == 1 and len(dense.losses) == 0
+
+
+def test_vae_reconstructs_from_the_mean_outside_training():
+    parts = build("vae", PARAMS.variant("vae"))
+    images = np.random.default_rng(1).random((4, 28, 28, 1), dtype=np.float32)
+    mean, _, z = parts.encoder(images, training=False)
+    np.testing.assert_array_equal(np.asarray(mean), np.asarray(z))
+    _, _, sampled = parts.encoder(images, training=True)
+    assert not np.allclose(np.asarray(mean), np.asarray(sampled))

@@ -1,0 +1,86 @@
+"""Stage entry points on a real subset: outputs, stats, and clean failures."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, write_params
+
+
+def run_stage(script, *args, cwd):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "pipeline" / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_corrupt_stage_writes_splits_and_statistics(tmp_path, prepared_small, raw_params):
+    params = write_params(tmp_path / "params.yaml", raw_params)
+    data = tmp_path / "prepared"
+    data.mkdir()
+    (data / "clean.npz").symlink_to(prepared_small / "clean.npz")
+    result = run_stage(
+        "corrupt.py",
+        "gauss05",
+        "--params",
+        str(params),
+        "--data",
+        str(data),
+        "--reports",
+        str(tmp_path / "reports"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    with np.load(data / "gauss05.npz") as archive:
+        assert archive["x_train"].shape == (1024, 28, 28)
+        assert archive["x_test"].dtype == np.float16
+    stats = json.loads((tmp_path / "reports" / "gauss05.json").read_text())
+    assert 0.09 < stats["test_mse"] < 0.14 and 8 < stats["test_psnr_db"] < 11
+
+
+def test_bad_params_fail_before_any_work_with_the_key_named(tmp_path, raw_params):
+    raw_params["corruptions"]["gauss05"]["std"] = -0.5
+    params = write_params(tmp_path / "params.yaml", raw_params)
+    result = run_stage(
+        "fetch.py", "--params", str(params), "--out", str(tmp_path / "raw"), cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "corruptions.gauss05.std: Input should be greater than 0, got -0.5" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "raw").exists()
+
+
+def test_fetch_without_source_fails_cleanly(tmp_path, raw_params, monkeypatch):
+    monkeypatch.delenv("AEZOO_MNIST_MIRROR", raising=False)
+    raw_params["data"]["mirror"] = str(tmp_path / "nowhere")
+    params = write_params(tmp_path / "params.yaml", raw_params)
+    result = run_stage(
+        "fetch.py", "--params", str(params), "--out", str(tmp_path / "raw"), cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "error: could not fetch train-images-idx3-ubyte.gz" in result.stderr
+    assert "AEZOO_MNIST_MIRROR" in result.stderr
+    assert list((tmp_path / "raw").glob("*")) == []
+
+
+@pytest.mark.parametrize("stage", ["prepare.py"])
+def test_prepare_without_fetched_files_names_the_file(tmp_path, raw_params, stage):
+    params = write_params(tmp_path / "params.yaml", raw_params)
+    result = run_stage(
+        stage,
+        "--params",
+        str(params),
+        "--raw",
+        str(tmp_path / "raw"),
+        "--out",
+        str(tmp_path / "clean.npz"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "train-images-idx3-ubyte.gz: no such file (run the fetch stage first)" in result.stderr
+    assert not (tmp_path / "clean.npz").exists()
