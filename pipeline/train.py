@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("name", help="a key of variants: in params.yaml")
     parser.add_argument("--data", type=Path, default=Path("data/prepared"))
     parser.add_argument("--models", type=Path, default=Path("models"))
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--reports", type=Path, default=Path("reports/variants"))
     args = parser.parse_args(argv)
     run_stage(
         args.params,
