@@ -4,10 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help env repro test lint clean-env
+.PHONY: help env repro test lint smoke check-fresh pr-report clean-env
+
+BASE ?= main
+# Stage commands say `python`: make it the environment's.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +30,15 @@ test: $(STAMP)  ## run the test suite
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src pipeline tests
 	$(BIN)/ruff format --check src pipeline tests
+
+smoke: $(STAMP)  ## every stage of every variant on a small subset, 1 epoch; workspace untouched
+	$(BIN)/python pipeline/smoke.py
+
+check-fresh: $(STAMP)  ## fail if dvc.lock and reports/ do not match the code and params
+	$(BIN)/python pipeline/pr_report.py --check-only
+
+pr-report: $(STAMP)  ## reports/pr-report.md: params, metrics and figures against BASE=main
+	$(BIN)/python pipeline/pr_report.py --base $(BASE) $(if $(RUN_URL),--run-url $(RUN_URL))
 
 clean-env:  ## delete the environment
 	rm -rf $(VENV)

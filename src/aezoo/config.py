@@ -210,6 +210,47 @@ class TrainingConfig(StrictModel):
     jit_compile: bool = False
 
 
+class EvaluationConfig(StrictModel):
+    """The evaluate stage: test-set metrics, baselines and code-space probes."""
+
+    batch_size: PositiveInt = 1000
+    iwae_samples: PositiveInt = Field(
+        100, description="Importance samples per image for the VAE's log-likelihood bound."
+    )
+    probe_train_samples: PositiveInt | None = Field(
+        10000, description="Training-split codes the linear probe is fit on (null: all)."
+    )
+    filter_sizes: list[PositiveInt] = Field(
+        [3, 5], min_length=1, description="Median-filter widths tried on the validation split."
+    )
+    filter_sigmas: list[PositiveFloat] = Field(
+        [0.5, 0.75, 1.0, 1.5], min_length=1, description="Gaussian-filter sigmas tried likewise."
+    )
+
+
+class RenderConfig(StrictModel):
+    """The render stage: figures, progress GIF and code-space maps."""
+
+    grid_digits: PositiveInt = Field(10, description="Test digits per row of the grids.")
+    code_map_samples: PositiveInt = Field(
+        2000, description="Test codes shown in the code-space maps (t-SNE stays fast)."
+    )
+    vae_grid_side: PositiveInt = Field(10, description="Prior samples: a side x side grid.")
+    manifold_side: PositiveInt = Field(20, description="2-D latent manifold: side x side.")
+    interpolation_steps: PositiveInt = 10
+    gif_frame_ms: PositiveInt = 400
+
+
+class TrackingConfig(StrictModel):
+    """MLflow: where runs go (MLFLOW_TRACKING_URI overrides the embedded SQLite store)."""
+
+    experiment: str = Field("aezoo", min_length=1)
+    register_models: bool = Field(True, description="Register each model as aezoo-<variant>.")
+    timeout_s: PositiveFloat = Field(
+        20.0, description="Give up on an unreachable tracking server after this long."
+    )
+
+
 class Params(StrictModel):
     """The whole of ``params.yaml``."""
 
@@ -217,6 +258,9 @@ class Params(StrictModel):
     corruptions: dict[str, Corruption] = {}
     training: TrainingConfig = TrainingConfig()
     variants: dict[str, Variant] = {}
+    evaluation: EvaluationConfig = EvaluationConfig()
+    render: RenderConfig = RenderConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
     def _inputs_name_corruptions(self) -> Params:

@@ -15,3 +15,7 @@ class DataError(AezooError, RuntimeError):
 
 class TrainingError(AezooError, RuntimeError):
     """Training diverged (a NaN loss) or cannot start; nothing is written."""
+
+
+class PipelineError(AezooError, RuntimeError):
+    """DVC reports the committed results stale, or a DVC/git command failed; says what to run."""

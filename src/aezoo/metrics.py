@@ -36,3 +36,16 @@ def psnr(target: np.ndarray, prediction: np.ndarray, data_range: float = 1.0) ->
     if not finite.any():
         return float("inf")
     return float(np.mean(10 * np.log10(data_range**2 / per_image[finite])))
+
+
+def ssim(target: np.ndarray, prediction: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean structural similarity over images ``(n, h, w)``, via ``tf.image.ssim``.
+
+    Wang et al. (2004) with TensorFlow's defaults: an 11x11 Gaussian window of sigma 1.5,
+    K1 = 0.01, K2 = 0.03. Identical images give 1.
+    """
+    import tensorflow as tf  # only the stages that need SSIM pay for the import
+
+    x = tf.constant(np.asarray(target, np.float32)[..., None])
+    y = tf.constant(np.asarray(prediction, np.float32)[..., None])
+    return float(tf.reduce_mean(tf.image.ssim(x, y, max_val=data_range)))

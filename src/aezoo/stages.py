@@ -14,7 +14,7 @@ import numpy as np
 from aezoo import metrics
 from aezoo.config import Params
 from aezoo.data import Split, fetch_mnist, load_prepared, prepare_mnist, to_unit_float
-from aezoo.io import atomic_path, write_json
+from aezoo.io import atomic_path, read_json, write_json
 
 
 def fetch(params: Params, raw_dir: Path) -> None:
@@ -95,4 +95,30 @@ def train(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir
     print(
         f"{name}: {result.facts['parameters']:,} parameters, {result.facts['epochs']} epochs, "
         f"{result.facts['wall_seconds']:.0f}s, val_loss {result.facts['final_val_loss']:.5f}"
+    )
+
+
+def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> None:
+    """Measure one trained variant on the test split; write ``metrics.json``."""
+    from aezoo.evaluation import evaluate_variant, load_models  # TensorFlow: only here
+
+    spec = params.variant(name)
+    clean = load_prepared(data_dir / "clean.npz")
+    inputs = load_inputs(params, spec.input, clean, data_dir)
+    models = load_models(model_dir)
+    print(f"evaluating {name} on {len(clean['test']):,} test images", flush=True)
+    result = evaluate_variant(name, spec, params, models, clean, inputs)
+    train_facts = report_dir / "train.json"
+    if train_facts.is_file():
+        facts = read_json(train_facts)
+        result["parameters"] = facts["parameters"]
+        result["epochs"] = facts["epochs"]
+        result["train_seconds"] = facts["wall_seconds"]
+    write_json(report_dir / "metrics.json", result)
+    quality = result["reconstruction"]
+    print(
+        f"{name}: test MSE {quality['mse']:.4f}, BCE {quality['bce']:.4f}, "
+        f"PSNR {quality['psnr_db']:.2f} dB, SSIM {quality['ssim']:.3f}; "
+        f"PCA({result['baselines']['pca']['components']}) MSE "
+        f"{result['baselines']['pca']['mse']:.4f}"
     )

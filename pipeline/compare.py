@@ -1,0 +1,22 @@
+"""Stage compare: every variant side by side: metrics.csv, summary.md, charts, index.html."""
+
+from pathlib import Path
+
+from aezoo import reporting
+from aezoo.cli import run_stage, stage_parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--variants", type=Path, default=Path("reports/variants"))
+    parser.add_argument("--corruptions", type=Path, default=Path("reports/corruptions"))
+    parser.add_argument("--out", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    run_stage(
+        args.params,
+        lambda params: reporting.compare(args.variants, args.out, args.corruptions),
+    )
+
+
+if __name__ == "__main__":
+    main()

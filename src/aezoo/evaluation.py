@@ -1,0 +1,260 @@
+"""The evaluate stage: honest test-set numbers for one variant, with baselines beside them.
+
+Everything here is measured on the held-out test split. Baselines share the variant's code
+size (PCA) or are classical denoisers whose width is chosen on the validation split.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from scipy import ndimage
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from aezoo import metrics
+from aezoo.config import EvaluationConfig, Params
+from aezoo.data import Split, to_unit_float
+from aezoo.errors import DataError
+from aezoo.models import PIXELS, AnyVariant
+
+NEAR_ZERO = 1e-3  # a code unit this close to 0 counts as silent (sparsity)
+PROBE_SEED = 0
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    """A trained variant's three models."""
+
+    autoencoder: keras.Model
+    encoder: keras.Model
+    decoder: keras.Model
+
+
+def load_models(model_dir: Path) -> LoadedModels:
+    """Load a variant's models safely (``safe_mode=True``); a missing file is named."""
+    import aezoo.models  # noqa: F401 - registers the custom layer and loss
+
+    loaded = {}
+    for part in ("autoencoder", "encoder", "decoder"):
+        path = model_dir / f"{part}.keras"
+        if not path.is_file():
+            raise DataError(f"{path}: no such file (run the train stage first)")
+        loaded[part] = keras.saving.load_model(path, safe_mode=True)
+    return LoadedModels(**loaded)
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """Stored images (uint8 or float16) as float32 ``(n, 28, 28, 1)``."""
+    return to_unit_float(images)[..., None]
+
+
+def image_quality(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    """MSE, BCE and PSNR on the raw prediction; SSIM on it clipped to the image range."""
+    target = target.reshape(len(target), 28, 28)
+    prediction = prediction.reshape(len(prediction), 28, 28)
+    return {
+        "mse": metrics.mse(target, prediction),
+        "bce": metrics.binary_crossentropy(target, prediction),
+        "psnr_db": metrics.psnr(target, prediction),
+        "ssim": metrics.ssim(target, np.clip(prediction, 0.0, 1.0)),
+    }
+
+
+def codes_of(encoder: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Flattened codes of images (the posterior mean for a VAE)."""
+    codes = encoder.predict(as_model_input(images), batch_size=batch_size, verbose=0)
+    if isinstance(codes, list):  # VAE: (mean, log_var, z)
+        codes = codes[0]
+    return np.asarray(codes).reshape(len(images), -1)
+
+
+def probe_accuracy(train_codes, train_labels, test_codes, test_labels) -> float:
+    """Test accuracy of a logistic-regression digit classifier fit on training codes."""
+    probe = make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=300, random_state=PROBE_SEED)
+    )
+    probe.fit(train_codes, train_labels)
+    return float(probe.score(test_codes, test_labels))
+
+
+def _probe_subset(split: Split, limit: int | None) -> Split:
+    return Split(split.x[:limit], split.y[:limit])
+
+
+# -------------------------------------------------------------------- the VAE bound
+
+
+def vae_bounds(
+    models: LoadedModels, images: np.ndarray, samples: int, batch_size: int, seed: int = 0
+) -> dict[str, float]:
+    """Negative ELBO and the importance-weighted bound (IWAE) on the NLL, nats per image.
+
+    The ELBO matches the training loss: summed pixel BCE with ``samples`` codes drawn from
+    q(z|x), plus the analytic KL. The IWAE bound uses the same draws:
+    ``-log mean_k p(x|z_k) p(z_k) / q(z_k|x)``, which is never looser than the ELBO.
+    """
+    rng = np.random.default_rng(seed)
+    neg_elbo, iwae = [], []
+    per_batch = max(1, batch_size // samples)
+    for start in range(0, len(images), per_batch):
+        x = as_model_input(images[start : start + per_batch])
+        mean, log_var, _ = (np.asarray(t, np.float64) for t in models.encoder(x, training=False))
+        eps = rng.standard_normal((samples, *mean.shape))
+        z = mean + np.exp(0.5 * log_var) * eps  # (k, n, d)
+        flat_z = z.reshape(-1, mean.shape[1]).astype(np.float32)
+        probs = np.asarray(models.decoder(flat_z, training=False), np.float64)
+        probs = np.clip(probs.reshape(samples, len(x), PIXELS), 1e-7, 1 - 1e-7)
+        target = x.reshape(1, len(x), PIXELS).astype(np.float64)
+        log_px_z = np.sum(target * np.log(probs) + (1 - target) * np.log(1 - probs), axis=2)
+        kl = -0.5 * np.sum(1 + log_var - mean**2 - np.exp(log_var), axis=1)
+        neg_elbo.append(-log_px_z.mean(axis=0) + kl)
+        log_pz = -0.5 * np.sum(z**2 + np.log(2 * np.pi), axis=2)
+        log_qz = -0.5 * np.sum(eps**2 + np.log(2 * np.pi) + log_var[None], axis=2)
+        log_w = log_px_z + log_pz - log_qz  # (k, n)
+        top = log_w.max(axis=0)
+        iwae.append(-(top + np.log(np.mean(np.exp(log_w - top), axis=0))))
+    return {
+        "neg_elbo": float(np.concatenate(neg_elbo).mean()),
+        "iwae_nll": float(np.concatenate(iwae).mean()),
+        "iwae_samples": samples,
+    }
+
+
+# ------------------------------------------------------------------------ baselines
+
+
+def pca_baseline(
+    train: Split, test_inputs: np.ndarray, test: Split, components: int, probe_limit: int | None
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """PCA with the variant's code size, fit on the clean training split.
+
+    Returns the reconstruction metrics of the clean test set (with a digit probe on the PCA
+    codes) and, when ``test_inputs`` differ from the clean images, the metrics of projecting
+    the corrupted inputs (PCA denoising); else None.
+    """
+    components = min(components, PIXELS)
+    flat = to_unit_float(train.x).reshape(len(train), PIXELS)
+    pca = PCA(n_components=components, svd_solver="covariance_eigh").fit(flat)
+    clean_test = to_unit_float(test.x).reshape(len(test), PIXELS)
+    reconstruction = pca.inverse_transform(pca.transform(clean_test))
+    result = image_quality(clean_test, reconstruction)
+    probe_train = _probe_subset(train, probe_limit)
+    result["probe_accuracy"] = probe_accuracy(
+        pca.transform(to_unit_float(probe_train.x).reshape(len(probe_train), PIXELS)),
+        probe_train.y,
+        pca.transform(clean_test),
+        test.y,
+    )
+    result["components"] = components
+    if test_inputs is test.x:
+        return result, None
+    noisy = to_unit_float(test_inputs).reshape(len(test), PIXELS)
+    denoised = pca.inverse_transform(pca.transform(noisy))
+    return result, {**image_quality(clean_test, denoised), "components": components}
+
+
+def filter_baselines(
+    val_inputs: np.ndarray,
+    val: Split,
+    test_inputs: np.ndarray,
+    test: Split,
+    config: EvaluationConfig,
+) -> dict[str, dict[str, float]]:
+    """Gaussian and median filters, each with its width chosen by validation MSE."""
+    candidates = {
+        "gaussian_filter": (
+            "sigma",
+            config.filter_sigmas,
+            lambda x, s: ndimage.gaussian_filter(x, sigma=(0, s, s)),
+        ),
+        "median_filter": (
+            "size",
+            config.filter_sizes,
+            lambda x, s: ndimage.median_filter(x, size=(1, s, s)),
+        ),
+    }
+    val_clean, test_clean = to_unit_float(val.x), to_unit_float(test.x)
+    results = {}
+    for name, (knob, widths, apply) in candidates.items():
+        noisy_val = to_unit_float(val_inputs)
+        best = min(widths, key=lambda w: metrics.mse(val_clean, apply(noisy_val, w)))
+        denoised = apply(to_unit_float(test_inputs), best)
+        results[name] = {**image_quality(test_clean, denoised), knob: best}
+    return results
+
+
+# ------------------------------------------------------------------------ the stage
+
+
+def evaluate_variant(
+    name: str,
+    spec: AnyVariant,
+    params: Params,
+    models: LoadedModels,
+    clean: dict[str, Split],
+    inputs: dict[str, Split],
+) -> dict[str, Any]:
+    """All test metrics of one trained variant, as the metrics.json the stage writes."""
+    config = params.evaluation
+    test, test_inputs = clean["test"], inputs["test"].x
+    target = to_unit_float(test.x)
+    started = time.perf_counter()
+
+    def step(label: str) -> None:
+        print(f"  {label} ({time.perf_counter() - started:.1f}s)", file=sys.stderr, flush=True)
+
+    reconstruction = models.autoencoder.predict(
+        as_model_input(test_inputs), batch_size=config.batch_size, verbose=0
+    )
+    result: dict[str, Any] = {
+        "variant": name,
+        "family": spec.family,
+        "input": spec.input,
+        "code_size": spec.code_size,
+        "test_images": len(test),
+        "reconstruction": image_quality(target, reconstruction),
+    }
+    step("reconstruction metrics")
+    if spec.denoising:
+        result["corrupted_input"] = image_quality(target, to_unit_float(test_inputs))
+        result["psnr_gain_db"] = (
+            result["reconstruction"]["psnr_db"] - result["corrupted_input"]["psnr_db"]
+        )
+    if spec.family == "vae":
+        result["vae"] = vae_bounds(models, test.x, config.iwae_samples, config.batch_size * 10)
+        step(f"VAE bounds ({config.iwae_samples} samples per image)")
+
+    probe_train = _probe_subset(clean["train"], config.probe_train_samples)
+    train_codes = codes_of(models.encoder, probe_train.x, config.batch_size)
+    test_codes = codes_of(models.encoder, test_inputs, config.batch_size)
+    result["code"] = {
+        "probe_accuracy": probe_accuracy(train_codes, probe_train.y, test_codes, test.y),
+        "mean_activation": float(np.abs(test_codes).mean()),
+        "near_zero_fraction": float(np.mean(np.abs(test_codes) < NEAR_ZERO)),
+    }
+    step("code-space probe")
+
+    pca, pca_denoise = pca_baseline(
+        clean["train"], test_inputs, test, spec.code_size, config.probe_train_samples
+    )
+    result["baselines"] = {"pca": pca}
+    if pca_denoise is not None:
+        result["baselines"]["pca_denoise"] = pca_denoise
+        result["baselines"].update(
+            filter_baselines(inputs["val"].x, clean["val"], test_inputs, test, config)
+        )
+    step("baselines")
+    result["reference"] = dict(spec.reference)
+    return result

@@ -1,0 +1,760 @@
+"""The compare stage: every variant's numbers side by side, with their baselines.
+
+It reads what the evaluate, train, render and corrupt stages wrote and produces four things:
+``metrics.csv`` (one row per variant, every number), ``summary.md`` (the readable tables and
+where PCA wins), ``figures/`` (comparison charts) and ``index.html`` (one self-contained page:
+tables, charts and every variant's figures, images embedded, nothing fetched from outside).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image
+
+from aezoo.errors import DataError
+from aezoo.io import atomic_path
+from aezoo.rendering import atomic_directory, save_figure
+
+QUALITY = ("mse", "bce", "psnr_db", "ssim")
+DENOISING_BASELINES = ("pca_denoise", "gaussian_filter", "median_filter")
+REFERENCE_KEYS = ("mse", "bce", "neg_elbo")
+
+# metrics.csv: column -> where it lives in metrics.json (a key path).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "variant": ("variant",),
+    "family": ("family",),
+    "input": ("input",),
+    "code_size": ("code_size",),
+    "parameters": ("parameters",),
+    "epochs": ("epochs",),
+    "train_seconds": ("train_seconds",),
+    "samples_per_second": ("samples_per_second",),
+    "test_images": ("test_images",),
+    **{f"test_{key}": ("reconstruction", key) for key in QUALITY},
+    "probe_accuracy": ("code", "probe_accuracy"),
+    "code_mean_activation": ("code", "mean_activation"),
+    "code_near_zero_fraction": ("code", "near_zero_fraction"),
+    "neg_elbo": ("vae", "neg_elbo"),
+    "iwae_nll": ("vae", "iwae_nll"),
+    "iwae_samples": ("vae", "iwae_samples"),
+    "pca_components": ("baselines", "pca", "components"),
+    **{f"pca_{key}": ("baselines", "pca", key) for key in (*QUALITY, "probe_accuracy")},
+    **{f"input_{key}": ("corrupted_input", key) for key in QUALITY},
+    "psnr_gain_db": ("psnr_gain_db",),
+    **{
+        f"{baseline}_{key}": ("baselines", baseline, key)
+        for baseline in DENOISING_BASELINES
+        for key in QUALITY
+    },
+    "gaussian_filter_sigma": ("baselines", "gaussian_filter", "sigma"),
+    "median_filter_size": ("baselines", "median_filter", "size"),
+    **{f"reference_{key}": ("reference", key) for key in REFERENCE_KEYS},
+}
+TEXT_COLUMNS = ("variant", "family", "input")
+REQUIRED = ("variant", "family", "input", "code_size", "test_mse", "pca_mse")
+FROM_TRAIN_FACTS = {  # metrics.csv column -> train.json key (the train stage's own record)
+    "parameters": "parameters",
+    "epochs": "epochs",
+    "train_seconds": "wall_seconds",
+    "samples_per_second": "samples_per_second",
+}
+
+# Per-variant figures, in the order the page shows them, with their captions.
+FIGURE_CAPTIONS = {
+    "reconstructions.png": "Fixed test digits and their reconstructions",
+    "progress.gif": "The same digits reconstructed after each training epoch",
+    "loss.png": "Training and validation loss per epoch",
+    "code_map.png": "Test images in code space, coloured by digit",
+    "samples.png": "Decoded samples from the prior N(0, I)",
+    "interpolation.png": "Linear interpolation in z_mean between test digits",
+    "manifold.png": "The 2-D latent manifold",
+}
+CHARTS = {
+    "mse_vs_code_size.png": "Test MSE against code size: autoencoders and PCA",
+    "ae_vs_pca.png": "Each variant against PCA with as many components as its code",
+    "denoising_psnr.png": "Denoisers: PSNR of the corrupted input, the classical baselines "
+    "and the autoencoder",
+}
+MIME = {".png": "image/png", ".gif": "image/gif"}
+MISSING = "—"
+TITLE = "aezoo: the model zoo compared"
+
+
+# ---------------------------------------------------------------------- collect
+
+
+def _lookup(record: dict[str, Any], path: Sequence[str]) -> Any:
+    for key in path:
+        if not isinstance(record, dict) or key not in record:
+            return None
+        record = record[key]
+    return record
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_variant(directory: Path) -> dict[str, Any]:
+    """One row of metrics.csv from a variant's ``metrics.json`` (and ``train.json``)."""
+    metrics_path, facts_path = directory / "metrics.json", directory / "train.json"
+    if not metrics_path.is_file():
+        raise DataError(
+            f"{metrics_path}: no such file, but {facts_path.name} is there "
+            f"(run the evaluate stage for {directory.name})"
+        )
+    metrics = _read(metrics_path)
+    row = {column: _lookup(metrics, path) for column, path in COLUMNS.items()}
+    for key, value in (metrics.get("reference") or {}).items():
+        row[f"reference_{key}"] = value
+    if facts_path.is_file():
+        facts = _read(facts_path)
+        row.update({column: facts[key] for column, key in FROM_TRAIN_FACTS.items() if key in facts})
+    missing = [column for column in REQUIRED if row[column] is None]
+    if missing:
+        keys = ", ".join(".".join(COLUMNS[column]) for column in missing)
+        raise DataError(f"{metrics_path}: missing {keys} (re-run the evaluate stage)")
+    if row["variant"] != directory.name:
+        raise DataError(
+            f"{metrics_path}: written for variant '{row['variant']}', not '{directory.name}'"
+        )
+    return row
+
+
+def collect(variants_dir: Path) -> pd.DataFrame:
+    """Every variant's row, clean inputs first, then by code size and name.
+
+    A variant directory with ``train.json`` but no ``metrics.json`` is an error, and so is a
+    directory holding no variant at all.
+    """
+    if not variants_dir.is_dir():
+        raise DataError(f"{variants_dir}: no such directory (run the train and evaluate stages)")
+    directories = [
+        path
+        for path in sorted(variants_dir.iterdir())
+        if (path / "metrics.json").is_file() or (path / "train.json").is_file()
+    ]
+    if not directories:
+        raise DataError(
+            f"{variants_dir}: no variant reports (no */metrics.json or */train.json); "
+            f"run the train and evaluate stages first"
+        )
+    frame = pd.DataFrame([read_variant(directory) for directory in directories])
+    for column in frame.columns.difference(TEXT_COLUMNS):
+        frame[column] = pd.to_numeric(frame[column])
+    frame["denoising"] = frame["input"] != "clean"
+    frame = frame.sort_values(["denoising", "code_size", "variant"], kind="stable")
+    return frame.drop(columns="denoising").reset_index(drop=True)
+
+
+def read_corruptions(corruptions_dir: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """The corrupt stage's test statistics, with the variants that take each corruption."""
+    rows = []
+    paths = sorted(corruptions_dir.glob("*.json")) if corruptions_dir.is_dir() else []
+    for path in paths:
+        stats = _read(path)
+        users = frame.loc[frame["input"] == path.stem, "variant"]
+        rows.append({"corruption": path.stem, **stats, "used_by": ", ".join(users)})
+    known = {row["corruption"] for row in rows}
+    for variant, corruption in frame.loc[frame["input"] != "clean", ["variant", "input"]].values:
+        if corruption not in known:
+            raise DataError(
+                f"{corruptions_dir / f'{corruption}.json'}: no such file, but {variant} "
+                f"is trained on {corruption} (run the corrupt@{corruption} stage)"
+            )
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------- comparisons
+
+
+def _same_task_pca(row: pd.Series, key: str) -> float:
+    """PCA on the autoencoder's own task: reconstruct the clean image from its input."""
+    return row[f"pca_denoise_{key}"] if row["input"] != "clean" else row[f"pca_{key}"]
+
+
+def pca_wins(frame: pd.DataFrame) -> list[str]:
+    """One sentence for each place where PCA at the same code size beats the autoencoder."""
+    wins = []
+    for _, row in frame.iterrows():
+        task = "denoising" if row["input"] != "clean" else "reconstruction"
+        pca_mse = _same_task_pca(row, "mse")
+        if _is_number(pca_mse) and pca_mse < row["test_mse"]:
+            wins.append(
+                f"**{row['variant']}** ({task}, code {row['code_size']}): PCA test MSE "
+                f"{pca_mse:.4f} < autoencoder {row['test_mse']:.4f}"
+            )
+        pca_probe, probe = row["pca_probe_accuracy"], row["probe_accuracy"]
+        if _is_number(pca_probe) and _is_number(probe) and pca_probe > probe:
+            wins.append(
+                f"**{row['variant']}** (linear digit probe on the code): PCA {pca_probe:.1%} "
+                f"> autoencoder {probe:.1%}"
+            )
+    return wins
+
+
+def classical_wins(frame: pd.DataFrame) -> list[str]:
+    """Denoisers that a classical filter beats on test PSNR."""
+    wins = []
+    for _, row in frame[frame["input"] != "clean"].iterrows():
+        for baseline in ("gaussian_filter", "median_filter"):
+            psnr = row.get(f"{baseline}_psnr_db")
+            if _is_number(psnr) and psnr > row["test_psnr_db"]:
+                wins.append(
+                    f"**{row['variant']}**: the {baseline.replace('_', ' ')} reaches "
+                    f"{psnr:.2f} dB > autoencoder {row['test_psnr_db']:.2f} dB"
+                )
+    return wins
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and math.isfinite(value)
+
+
+# ------------------------------------------------------------------------ tables
+
+
+def _number(digits: int, suffix: str = "") -> Callable[[Any], str]:
+    def format_value(value: Any) -> str:
+        return f"{value:.{digits}f}{suffix}" if _is_number(value) else MISSING
+
+    return format_value
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}" if _is_number(value) else MISSING
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.1%}" if _is_number(value) else MISSING
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:,.0f} s" if _is_number(value) else MISSING
+
+
+def _reference(row: pd.Series) -> str:
+    names = {"mse": "MSE", "bce": "BCE", "neg_elbo": "-ELBO"}
+    parts = [
+        f"{names.get(column[10:], column[10:])} {row[column]:g}"
+        for column in row.index
+        if column.startswith("reference_") and _is_number(row[column])
+    ]
+    return ", ".join(parts) or MISSING
+
+
+def display_table(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+    """A table of formatted strings: header -> a column name, or a function of the row."""
+    columns = {}
+    for header, how in spec.items():
+        if callable(how):
+            columns[header] = [how(row) for _, row in frame.iterrows()]
+        else:
+            column, formatter = how
+            columns[header] = [formatter(value) for value in frame[column]]
+    return pd.DataFrame(columns)
+
+
+def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every variant: size, cost, test quality, the PCA baseline, the published figure."""
+    return display_table(
+        frame,
+        {
+            "variant": ("variant", str),
+            "family": ("family", str),
+            "input": ("input", str),
+            "code": ("code_size", _count),
+            "parameters": ("parameters", _count),
+            "epochs": ("epochs", _count),
+            "train time": ("train_seconds", _seconds),
+            "test MSE": ("test_mse", _number(4)),
+            "test BCE": ("test_bce", _number(4)),
+            "PSNR (dB)": ("test_psnr_db", _number(2)),
+            "SSIM": ("test_ssim", _number(3)),
+            "probe acc.": ("probe_accuracy", _percent),
+            "PCA MSE†": lambda row: _number(4)(_same_task_pca(row, "mse")),
+            "PCA PSNR†": lambda row: _number(2)(_same_task_pca(row, "psnr_db")),
+            "PCA probe": ("pca_probe_accuracy", _percent),
+            "published": _reference,
+        },
+    )
+
+
+def denoiser_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Denoisers: test PSNR of the input, each baseline and the autoencoder."""
+    denoisers = frame[frame["input"] != "clean"]
+
+    def with_setting(baseline: str, knob: str, label: str) -> Callable[[pd.Series], str]:
+        def cell(row: pd.Series) -> str:
+            psnr = _number(2)(row.get(f"{baseline}_psnr_db"))
+            setting = row.get(f"{baseline}_{knob}")
+            return f"{psnr} ({label} {setting:g})" if _is_number(setting) else psnr
+
+        return cell
+
+    return display_table(
+        denoisers,
+        {
+            "variant": ("variant", str),
+            "corruption": ("input", str),
+            "input PSNR": ("input_psnr_db", _number(2)),
+            "Gaussian filter": with_setting("gaussian_filter", "sigma", "sigma"),
+            "median filter": with_setting("median_filter", "size", "size"),
+            "PCA (same code)": ("pca_denoise_psnr_db", _number(2)),
+            "autoencoder": ("test_psnr_db", _number(2)),
+            "gain (dB)": ("psnr_gain_db", _number(2)),
+            "autoencoder SSIM": ("test_ssim", _number(3)),
+        },
+    )
+
+
+def vae_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """VAEs: the negative ELBO and the importance-weighted bound, nats per test image."""
+    vaes = frame[frame["family"] == "vae"]
+    return display_table(
+        vaes,
+        {
+            "variant": ("variant", str),
+            "code": ("code_size", _count),
+            "-ELBO (nats)": ("neg_elbo", _number(2)),
+            "IWAE NLL bound (nats)": ("iwae_nll", _number(2)),
+            "importance samples": ("iwae_samples", _count),
+            "published -ELBO": ("reference_neg_elbo", _number(1)),
+        },
+    )
+
+
+def corruption_table(corruptions: pd.DataFrame) -> pd.DataFrame:
+    """The corrupt stage's test statistics."""
+    if corruptions.empty:
+        return corruptions
+    return display_table(
+        corruptions,
+        {
+            "corruption": ("corruption", str),
+            "kind": ("kind", str),
+            "test MSE": ("test_mse", _number(4)),
+            "test PSNR (dB)": ("test_psnr_db", _number(2)),
+            "mean pixel": ("test_mean", _number(3)),
+            "clean mean pixel": ("clean_test_mean", _number(3)),
+            "used by": ("used_by", lambda users: users or MISSING),
+        },
+    )
+
+
+def _right_aligned(column: pd.Series) -> bool:
+    """Numbers (and the missing-value dash) align right; words align left."""
+    return all(re.match(r"^[-+]?[\d.,]+", cell) or cell == MISSING for cell in column)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table of strings."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    rules = ["---:" if _right_aligned(table[column]) else "---" for column in table.columns]
+    rows = [line(list(table.columns)), "|" + "|".join(rules) + "|"]
+    rows += [line(list(values)) for values in table.itertuples(index=False)]
+    return "\n".join(rows)
+
+
+def html_table(table: pd.DataFrame) -> str:
+    """An HTML table of strings, escaped; numeric columns align right."""
+    numeric = [_right_aligned(table[column]) for column in table.columns]
+
+    def cell(tag: str, text: str, right: bool) -> str:
+        opening = f'<{tag} class="num">' if right else f"<{tag}>"
+        return f"{opening}{html.escape(text)}</{tag}>"
+
+    head = "".join(
+        cell("th", column, right) for column, right in zip(table.columns, numeric, strict=True)
+    )
+    body = "\n".join(
+        "<tr>"
+        + "".join(cell("td", text, right) for text, right in zip(values, numeric, strict=True))
+        + "</tr>"
+        for values in table.itertuples(index=False)
+    )
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+# ------------------------------------------------------------------------ charts
+
+FAMILY_MARKERS = {"dense": "o", "conv": "s", "strided_conv": "D", "vae": "^"}
+
+
+def mse_vs_code_size_chart(frame: pd.DataFrame) -> Figure:
+    """Clean-input variants' test MSE against code size, with PCA at each of those sizes."""
+    clean = frame[frame["input"] == "clean"]
+    figure = Figure(figsize=(7.5, 5.0), layout="constrained")
+    axes = figure.add_subplot()
+    for family, group in clean.groupby("family", sort=False):
+        axes.scatter(
+            group["code_size"],
+            group["test_mse"],
+            marker=FAMILY_MARKERS.get(family, "o"),
+            s=50,
+            label=f"autoencoder ({family})",
+            zorder=3,
+        )
+    for _, row in clean.iterrows():
+        axes.annotate(
+            row["variant"],
+            (row["code_size"], row["test_mse"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
+    pca = clean[["code_size", "pca_mse"]].drop_duplicates("code_size").sort_values("code_size")
+    pca = pca[pca["pca_mse"] > 1e-9]  # PCA with every pixel is lossless: off a log scale
+    axes.plot(pca["code_size"], pca["pca_mse"], "k--x", label="PCA, same number of components")
+    axes.set_xscale("log", base=2)
+    axes.set_yscale("log")
+    _plain_numbers(axes.xaxis)
+    _plain_numbers(axes.yaxis)
+    axes.margins(x=0.15)
+    axes.set_xlabel("code size (units)")
+    axes.set_ylabel("test MSE (log scale; lower is better)")
+    axes.set_title("Clean-input autoencoders: test MSE against code size")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    return figure
+
+
+def _plain_numbers(axis) -> None:
+    """Label a log axis 0.02, 16, ... rather than 2x10^-2, 2^4."""
+    axis.set_major_formatter("{x:g}")
+    axis.set_minor_formatter("{x:g}")
+
+
+def ae_vs_pca_chart(frame: pd.DataFrame) -> Figure:
+    """Per variant: test MSE and digit-probe accuracy of the autoencoder and of PCA."""
+    names = list(frame["variant"])
+    positions = np.arange(len(names))
+    height = 0.38
+    figure = Figure(figsize=(10.0, 1.6 + 0.42 * len(names)), layout="constrained")
+    mse_axes, probe_axes = figure.subplots(1, 2, sharey=True)
+    pca_mse = [_same_task_pca(row, "mse") for _, row in frame.iterrows()]
+    panels = [
+        (mse_axes, frame["test_mse"], pca_mse, "test MSE (log scale; lower is better)"),
+        (
+            probe_axes,
+            frame["probe_accuracy"],
+            frame["pca_probe_accuracy"],
+            "linear digit-probe accuracy on the code (higher is better)",
+        ),
+    ]
+    for axes, ours, theirs, label in panels:
+        ours = np.array(ours, dtype=float)
+        theirs = np.array(theirs, dtype=float)
+        axes.barh(positions - height / 2, ours, height, label="autoencoder")
+        axes.barh(positions + height / 2, theirs, height, label="PCA, same code size")
+        axes.set_xlabel(label)
+        axes.grid(alpha=0.3, axis="x")
+    mse_axes.set_xscale("log")
+    probe_axes.set_xlim(0, 1)
+    mse_axes.set_yticks(positions, names)
+    mse_axes.invert_yaxis()
+    figure.legend(*mse_axes.get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    figure.suptitle(
+        "Each variant against PCA with as many components as its code has units\n"
+        "(denoisers: PCA projects the corrupted input, as the autoencoder sees it)",
+        fontsize=11,
+    )
+    return figure
+
+
+def denoising_chart(frame: pd.DataFrame) -> Figure:
+    """Denoisers: PSNR of the input, the best classical filter, PCA and the autoencoder."""
+    denoisers = frame[frame["input"] != "clean"]
+    bars = {
+        "corrupted input": denoisers["input_psnr_db"],
+        "best classical filter": denoisers[["gaussian_filter_psnr_db", "median_filter_psnr_db"]]
+        .astype(float)
+        .max(axis=1),
+        "PCA, same code size": denoisers["pca_denoise_psnr_db"],
+        "autoencoder": denoisers["test_psnr_db"],
+    }
+    positions = np.arange(len(denoisers))
+    height = 0.8 / len(bars)
+    figure = Figure(figsize=(8.0, 2.4 + 0.8 * len(denoisers)), layout="constrained")
+    axes = figure.add_subplot()
+    for index, (label, values) in enumerate(bars.items()):
+        offsets = positions - 0.4 + (index + 0.5) * height
+        drawn = axes.barh(offsets, np.array(values, dtype=float), height, label=label)
+        axes.bar_label(drawn, fmt="%.1f dB", padding=3, fontsize=8)
+    labels = [f"{row['variant']}\n({row['input']})" for _, row in denoisers.iterrows()]
+    axes.set_yticks(positions, labels)
+    axes.invert_yaxis()
+    axes.set_xlabel("test PSNR against the clean image (dB; higher is better)")
+    axes.set_title("Denoisers against the corrupted input and classical baselines")
+    axes.grid(alpha=0.3, axis="x")
+    axes.margins(x=0.12)
+    figure.legend(loc="outside lower center", ncols=4, fontsize=8)
+    return figure
+
+
+def write_charts(frame: pd.DataFrame, out_dir: Path) -> list[str]:
+    """Draw the comparison charts into ``out_dir`` (replaced whole); return their names."""
+    clean = frame["input"] == "clean"
+    charts = {
+        "mse_vs_code_size.png": mse_vs_code_size_chart if clean.any() else None,
+        "ae_vs_pca.png": ae_vs_pca_chart,
+        "denoising_psnr.png": denoising_chart if not clean.all() else None,
+    }
+    with atomic_directory(out_dir) as staging:
+        for name, draw in charts.items():
+            if draw is not None:
+                save_figure(draw(frame), staging / name)
+    return [name for name, draw in charts.items() if draw is not None]
+
+
+# ------------------------------------------------------------ the report's text
+
+Block = tuple[str, Any]  # ("text", str) | ("list", [str, ...]) | ("table", DataFrame)
+PCA_FOOTNOTE = (
+    "† PCA on the autoencoder's own task: for a denoiser, the corrupted input projected onto "
+    "the clean training images' principal components. The probe is a logistic regression "
+    "on the code (for PCA, on the clean images' PCA code)."
+)
+
+
+def pca_findings(frame: pd.DataFrame) -> list[Block]:
+    """Where PCA at the same code size wins, stated plainly, and when the test is moot."""
+    wins = pca_wins(frame)
+    if wins:
+        blocks: list[Block] = [
+            ("text", "PCA with the same code size does better in these cases:"),
+            ("list", wins),
+        ]
+    else:
+        blocks = [("text", "Nowhere: every autoencoder beats PCA at its code size on both.")]
+    lossless = frame[frame["pca_components"].fillna(0) >= 784]
+    if not lossless.empty:
+        blocks.append(
+            (
+                "text",
+                f"Codes of 784 or more units ({', '.join(lossless['variant'])}) are "
+                "overcomplete: PCA then keeps every pixel and reconstructs clean images "
+                "exactly, so only the denoising comparison is informative for them.",
+            )
+        )
+    return blocks
+
+
+def report_sections(frame: pd.DataFrame, corruptions: pd.DataFrame) -> list[tuple]:
+    """The report's sections as (anchor, title, blocks), shared by summary.md and index.html."""
+    sections = [
+        ("summary", "All variants", [("table", overview_table(frame)), ("text", PCA_FOOTNOTE)]),
+        ("pca-wins", "Where PCA beats the autoencoder", pca_findings(frame)),
+    ]
+    if (frame["input"] != "clean").any():
+        beaten = classical_wins(frame)
+        verdict: list[Block] = (
+            [("text", "A classical filter beats the autoencoder here:"), ("list", beaten)]
+            if beaten
+            else [("text", "Every denoiser beats the best Gaussian and median filter.")]
+        )
+        sections.append(("denoisers", "Denoisers", [("table", denoiser_table(frame)), *verdict]))
+    if (frame["family"] == "vae").any():
+        sections.append(("vaes", "Variational autoencoders", [("table", vae_table(frame))]))
+    statistics: list[Block] = (
+        [("table", corruption_table(corruptions))]
+        if not corruptions.empty
+        else [("text", "No corruption statistics found.")]
+    )
+    sections.append(("corruptions", "Corruptions (test split)", statistics))
+    return sections
+
+
+def _introduction(frame: pd.DataFrame) -> str:
+    counts = sorted({int(count) for count in frame["test_images"].dropna()})
+    on = f"the {counts[0]:,} test images" if len(counts) == 1 else "the test split"
+    return (
+        f"{len(frame)} autoencoders on MNIST. Every number is measured on {on}, never seen "
+        "in training or model selection. The PCA baseline is fit on the training split with "
+        "as many components as the variant's code has units (at most 784)."
+    )
+
+
+# ---------------------------------------------------------------------- summary.md
+
+
+def _markdown_block(kind: str, content: Any) -> str:
+    if kind == "table":
+        return markdown_table(content)
+    if kind == "list":
+        return "\n".join(f"- {item}" for item in content)
+    return content
+
+
+def summary_markdown(
+    frame: pd.DataFrame, corruptions: pd.DataFrame, charts: list[str], variants_link: str
+) -> str:
+    """The readable summary: the tables, where PCA and filters win, links to the charts."""
+    parts = [f"# {TITLE}", _introduction(frame)]
+    for _, title, blocks in report_sections(frame, corruptions):
+        parts.append(f"## {title}")
+        parts += [_markdown_block(kind, content) for kind, content in blocks]
+    parts += [
+        "## Charts",
+        "\n".join(f"- [{CHARTS[name]}](figures/{name})" for name in charts),
+        "Per-variant figures (reconstructions, progress GIF, loss, code maps):",
+        "\n".join(f"- [{name}]({variants_link}/{name}/figures/)" for name in frame["variant"]),
+        "Every number, one row per variant: [metrics.csv](metrics.csv). "
+        "Everything on one page, figures included: [index.html](index.html).",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+PAGE_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
+  max-width: 1280px; padding: 1rem 2rem 3rem; color: #1b1b1b; line-height: 1.45; }
+h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 1px solid #ccc; margin-top: 2.5rem; }
+nav a { margin-right: 0.8rem; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.8rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; }
+th { background: #f0f0f0; } td.num, th.num { text-align: right; }
+tbody tr:nth-child(even) { background: #fafafa; }
+.scroll { overflow-x: auto; }
+.figures { display: flex; flex-wrap: wrap; gap: 1.2rem; align-items: flex-start; }
+figure { margin: 0; max-width: 100%; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.85rem; color: #555; }
+.note { color: #a33; }
+"""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def embedded_image(path: Path, alt: str) -> str:
+    """An ``<img>`` with the file inside it as a data: URI, with its size and alt text."""
+    mime = MIME.get(path.suffix.lower())
+    if mime is None:
+        raise DataError(f"{path}: cannot embed a {path.suffix} file (expected PNG or GIF)")
+    with Image.open(path) as image:
+        width, height = image.size
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<img src="data:{mime};base64,{data}" width="{width}" height="{height}" '
+        f'alt="{html.escape(alt)}">'
+    )
+
+
+def _figure(path: Path, caption: str) -> str:
+    image, text = embedded_image(path, caption), html.escape(caption)
+    return f"<figure>{image}<figcaption>{text}</figcaption></figure>"
+
+
+def variant_figures(name: str, figure_dir: Path) -> str:
+    """A variant's figures, known ones first in a fixed order, then any others by name."""
+    if not figure_dir.is_dir():
+        print(f"warning: {figure_dir}: no figures (run render@{name})", file=sys.stderr)
+        where = html.escape(str(figure_dir))
+        return f'<p class="note">No figures: {where} is missing (run render@{name}).</p>'
+    files = {path.name: path for path in figure_dir.iterdir() if path.suffix.lower() in MIME}
+    order = [file for file in FIGURE_CAPTIONS if file in files]
+    order += sorted(set(files) - set(order))
+    items = [_figure(files[file], f"{name}: {FIGURE_CAPTIONS.get(file, file)}") for file in order]
+    return '<div class="figures">\n' + "\n".join(items) + "\n</div>"
+
+
+def _inline_html(text: str) -> str:
+    """Escaped text with markdown's **bold** as <strong>."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+
+
+def _html_block(kind: str, content: Any) -> str:
+    if kind == "table":
+        return f'<div class="scroll">{html_table(content)}</div>'
+    if kind == "list":
+        return "<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in content) + "</ul>"
+    return f"<p>{_inline_html(content)}</p>"
+
+
+def index_html(
+    frame: pd.DataFrame,
+    corruptions: pd.DataFrame,
+    chart_dir: Path,
+    charts: list[str],
+    variants_dir: Path,
+) -> str:
+    """The whole report as one HTML5 page with every image embedded (works offline)."""
+    sections = [
+        (anchor, title, "\n".join(_html_block(kind, content) for kind, content in blocks))
+        for anchor, title, blocks in report_sections(frame, corruptions)
+    ]
+    chart_html = "\n".join(_figure(chart_dir / name, CHARTS[name]) for name in charts)
+    sections.append(("charts", "Comparison charts", f'<div class="figures">\n{chart_html}\n</div>'))
+    for name in frame["variant"]:
+        figures = variant_figures(name, variants_dir / name / "figures")
+        sections.append((f"variant-{_slug(name)}", f"{name}: figures", figures))
+
+    nav = " ".join(f'<a href="#{anchor}">{html.escape(title)}</a>' for anchor, title, _ in sections)
+    body = "\n".join(
+        f'<section id="{anchor}">\n<h2>{html.escape(title)}</h2>\n{content}\n</section>'
+        for anchor, title, content in sections
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{TITLE}</title>
+<style>{PAGE_STYLE}</style>
+</head>
+<body>
+<header>
+<h1>{TITLE}</h1>
+<p>{html.escape(_introduction(frame))}</p>
+<nav>{nav}</nav>
+</header>
+<main>
+{body}
+</main>
+</body>
+</html>
+"""
+
+
+# ---------------------------------------------------------------------- the stage
+
+
+def compare(variants_dir: Path, out_dir: Path, corruptions_dir: Path) -> pd.DataFrame:
+    """Write metrics.csv, summary.md, figures/ and index.html into ``out_dir``."""
+    frame = collect(variants_dir)
+    corruptions = read_corruptions(corruptions_dir, frame)
+    with atomic_path(out_dir / "metrics.csv") as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.6g")
+    chart_dir = out_dir / "figures"
+    charts = write_charts(frame, chart_dir)
+    variants_link = Path(os.path.relpath(variants_dir.resolve(), out_dir.resolve())).as_posix()
+    with atomic_path(out_dir / "summary.md") as temporary:
+        temporary.write_text(summary_markdown(frame, corruptions, charts, variants_link))
+    page = index_html(frame, corruptions, chart_dir, charts, variants_dir)
+    with atomic_path(out_dir / "index.html") as temporary:
+        temporary.write_text(page, encoding="utf-8")
+    print(
+        f"compared {len(frame)} variants: {out_dir / 'metrics.csv'}, {out_dir / 'summary.md'}, "
+        f"{out_dir / 'index.html'} ({len(page) / 1e6:.1f} MB), {len(charts)} charts"
+    )
+    return frame

@@ -1,0 +1,86 @@
+"""The evaluate stage on small real subsets: every figure present, baselines beside them."""
+
+import json
+import math
+
+import pytest
+
+from aezoo import stages
+from aezoo.config import parse_params
+from aezoo.data import load_prepared
+from aezoo.evaluation import load_models, vae_bounds
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory, prepared_small, base_params):
+    """dense16, a conv denoiser and a VAE trained for 2 epochs on the small subset."""
+    import copy
+
+    raw = copy.deepcopy(base_params)
+    raw["variants"] = {
+        name: {**raw["variants"][name], "epochs": 2, "batch_size": 64}
+        for name in ("dense16", "conv_denoise", "vae")
+    }
+    raw["evaluation"].update(iwae_samples=20, probe_train_samples=None)
+    params = parse_params(raw)
+    work = tmp_path_factory.mktemp("zoo")
+    data = work / "data"
+    data.mkdir()
+    (data / "clean.npz").symlink_to(prepared_small / "clean.npz")
+    stages.corrupt(
+        params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json"
+    )
+    for name in params.variants:
+        stages.train(params, name, data, work / "models" / name, work / "reports" / name)
+        stages.evaluate(params, name, data, work / "models" / name, work / "reports" / name)
+    return params, work
+
+
+def _metrics(work, name):
+    return json.loads((work / "reports" / name / "metrics.json").read_text())
+
+
+def test_plain_variant_has_reconstruction_probe_and_pca_baseline(zoo):
+    _, work = zoo
+    result = _metrics(work, "dense16")
+    assert set(result["reconstruction"]) == {"mse", "bce", "psnr_db", "ssim"}
+    assert 0 < result["reconstruction"]["mse"] < 0.2
+    assert result["code"]["probe_accuracy"] > 0.3  # chance is 0.1
+    assert result["baselines"]["pca"]["components"] == 16
+    assert result["parameters"] == 25888 and result["epochs"] == 2
+    assert "corrupted_input" not in result and "vae" not in result
+
+
+def test_denoiser_reports_input_quality_gain_and_classical_baselines(zoo):
+    _, work = zoo
+    result = _metrics(work, "conv_denoise")
+    assert result["psnr_gain_db"] == pytest.approx(
+        result["reconstruction"]["psnr_db"] - result["corrupted_input"]["psnr_db"]
+    )
+    assert result["psnr_gain_db"] > 0
+    baselines = result["baselines"]
+    assert {"pca", "pca_denoise", "gaussian_filter", "median_filter"} <= set(baselines)
+    assert baselines["gaussian_filter"]["sigma"] in zoo[0].evaluation.filter_sigmas
+    assert baselines["median_filter"]["size"] in zoo[0].evaluation.filter_sizes
+    # the code is overcomplete (1,568 > 784): PCA keeps every pixel, so it reconstructs exactly
+    assert baselines["pca"]["components"] == 784 and baselines["pca"]["mse"] < 1e-10
+    assert math.isfinite(baselines["gaussian_filter"]["psnr_db"])
+
+
+def test_iwae_bound_is_at_least_as_tight_as_the_elbo(zoo):
+    _, work = zoo
+    result = _metrics(work, "vae")["vae"]
+    assert 0 < result["iwae_nll"] <= result["neg_elbo"]
+    models = load_models(work / "models" / "vae")
+    images = load_prepared(work / "data" / "clean.npz")["test"].x[:50]
+    more = vae_bounds(models, images, samples=200, batch_size=2000)
+    fewer = vae_bounds(models, images, samples=2, batch_size=2000)
+    assert more["iwae_nll"] <= fewer["iwae_nll"] + 0.5  # more samples: a tighter bound
+
+
+def test_missing_model_is_named(tmp_path, prepared_small, raw_params):
+    from aezoo.errors import DataError
+
+    params = parse_params(raw_params)
+    with pytest.raises(DataError, match=r"autoencoder\.keras: no such file"):
+        stages.evaluate(params, "dense16", prepared_small, tmp_path / "none", tmp_path)

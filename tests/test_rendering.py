@@ -1,0 +1,188 @@
+"""The render stage on tiny real models: every figure written, readable, and reproducible."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, write_params
+from PIL import Image
+
+from aezoo import rendering, stages
+from aezoo.config import IMAGE_SIDE, parse_params
+from aezoo.errors import DataError
+
+EPOCHS = {"dense16": 2, "conv_denoise": 1, "vae2d": 3}
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory, prepared_small, base_params):
+    """A dense, a conv denoiser and a 2-D VAE, trained briefly on the small subset, rendered."""
+    raw = copy.deepcopy(base_params)
+    raw["variants"] = {
+        name: {**raw["variants"][name], "epochs": epochs, "batch_size": 64}
+        for name, epochs in EPOCHS.items()
+    }
+    raw["render"].update(
+        grid_digits=12,
+        code_map_samples=300,
+        vae_grid_side=4,
+        manifold_side=6,
+        interpolation_steps=5,
+        gif_frame_ms=250,
+    )
+    params = parse_params(raw)
+    work = tmp_path_factory.mktemp("render")
+    data = work / "data"
+    data.mkdir()
+    (data / "clean.npz").symlink_to(prepared_small / "clean.npz")
+    stages.corrupt(
+        params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json"
+    )
+    for name in params.variants:
+        stages.train(params, name, data, work / "models" / name, work / "reports" / name)
+        rendering.render(params, name, data, work / "models" / name, work / "reports" / name)
+    return params, work
+
+
+def figures_of(work: Path, name: str) -> Path:
+    return work / "reports" / name / "figures"
+
+
+@pytest.mark.parametrize("name", EPOCHS)
+def test_every_figure_is_written_and_decodes(zoo, name):
+    params, work = zoo
+    expected = rendering.expected_figures(params, name)
+    assert sorted(path.name for path in figures_of(work, name).iterdir()) == sorted(expected)
+    for file in expected:
+        with Image.open(figures_of(work, name) / file) as image:
+            image.load()
+            assert image.format == ("GIF" if file.endswith(".gif") else "PNG")
+            assert image.width >= 300 and image.height >= 100, file
+        assert (figures_of(work, name) / file).stat().st_size < 400_000, file  # git-friendly
+
+
+def test_vae_figures_include_samples_interpolation_and_manifold(zoo):
+    params, work = zoo
+    assert {"samples.png", "interpolation.png", "manifold.png"} <= {
+        path.name for path in figures_of(work, "vae2d").iterdir()
+    }
+    assert "samples.png" not in rendering.expected_figures(params, "dense16")
+    with Image.open(figures_of(work, "vae2d") / "manifold.png") as image:
+        assert image.width >= params.render.manifold_side * IMAGE_SIDE
+
+
+def test_denoiser_grid_has_a_row_of_corrupted_inputs(zoo):
+    _, work = zoo
+    with Image.open(figures_of(work, "dense16") / "reconstructions.png") as plain:
+        plain_size = plain.size
+    with Image.open(figures_of(work, "conv_denoise") / "reconstructions.png") as denoiser:
+        denoiser_size = denoiser.size
+    assert plain_size[0] == denoiser_size[0] >= 12 * IMAGE_SIDE  # grid_digits columns
+    assert denoiser_size[1] > plain_size[1]  # three rows against two
+
+
+@pytest.mark.parametrize("name", EPOCHS)
+def test_progress_gif_has_one_captioned_frame_per_epoch(zoo, name):
+    params, work = zoo
+    with np.load(work / "models" / name / "progress.npz") as archive:
+        last_epoch = archive["frames"][-1]
+    digits = params.training.progress_digits
+    rows = 3 if params.variant(name).denoising else 2
+    with Image.open(figures_of(work, name) / "progress.gif") as gif:
+        assert gif.n_frames == EPOCHS[name]
+        assert gif.info["duration"] == params.render.gif_frame_ms and gif.info["loop"] == 0
+        scale = rendering.GIF_SCALE
+        strip = (digits * (IMAGE_SIDE + rendering.GIF_GAP) - rendering.GIF_GAP) * scale
+        assert gif.size == (
+            rendering.GIF_LABEL_WIDTH + strip,
+            rendering.GIF_HEADER + rows * IMAGE_SIDE * scale,
+        )
+        first = np.asarray(gif.convert("L"), dtype=np.int16)
+        gif.seek(gif.n_frames - 1)
+        last = np.asarray(gif.convert("L"), dtype=np.int16)
+    # the bottom row shows the last epoch's reconstructions (16 grey levels, scaled up)
+    top = rendering.GIF_HEADER + (rows - 1) * IMAGE_SIDE * scale
+    shown = last[top::scale, rendering.GIF_LABEL_WIDTH :: scale][:IMAGE_SIDE, :IMAGE_SIDE]
+    assert np.abs(shown - last_epoch[0]).max() <= 255 // (rendering.GIF_SHADES - 1)
+    # every frame is captioned with its epoch, so each differs in the header
+    assert first[: rendering.GIF_HEADER].min() < 100  # dark text on white
+    if EPOCHS[name] > 1:
+        assert (first[: rendering.GIF_HEADER] != last[: rendering.GIF_HEADER]).any()
+
+
+def test_render_is_deterministic(zoo, tmp_path):
+    params, work = zoo
+    again = tmp_path / "dense16"
+    again.mkdir()
+    shutil.copy(work / "reports" / "dense16" / "history.csv", again / "history.csv")
+    rendering.render(params, "dense16", work / "data", work / "models" / "dense16", again)
+    for path in figures_of(work, "dense16").iterdir():
+        assert (again / "figures" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_missing_progress_is_named_and_keeps_old_figures(zoo, tmp_path):
+    params, work = zoo
+    models = tmp_path / "models"
+    shutil.copytree(work / "models" / "dense16", models)
+    (models / "progress.npz").unlink()
+    report = tmp_path / "report"
+    shutil.copytree(work / "reports" / "dense16", report)
+    before = sorted(path.name for path in (report / "figures").iterdir())
+    with pytest.raises(DataError, match=r"progress\.npz: no such file"):
+        rendering.render(params, "dense16", work / "data", models, report)
+    assert sorted(path.name for path in (report / "figures").iterdir()) == before
+
+
+def test_missing_history_fails_cleanly_from_the_command_line(zoo, tmp_path):
+    params, work = zoo
+    config = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))
+    (tmp_path / "reports" / "dense16").mkdir(parents=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "pipeline" / "render.py"),
+            "dense16",
+            "--params",
+            str(config),
+            "--data",
+            str(work / "data"),
+            "--models",
+            str(work / "models"),
+            "--reports",
+            str(tmp_path / "reports"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "dense16/history.csv: no such file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "reports" / "dense16" / "figures").exists()
+
+
+def test_malformed_history_is_named(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n1,0.5\n")
+    with pytest.raises(DataError, match=r"history\.csv: expected the columns"):
+        rendering.read_history(path)
+
+
+def test_atomic_directory_keeps_the_old_one_on_failure(tmp_path):
+    target = tmp_path / "figures"
+    with rendering.atomic_directory(target) as staging:
+        (staging / "a.png").write_text("old")
+    with pytest.raises(RuntimeError), rendering.atomic_directory(target) as staging:
+        (staging / "b.png").write_text("new")
+        raise RuntimeError("drawing failed")
+    assert [path.name for path in tmp_path.iterdir()] == ["figures"]  # no staging left over
+    assert [path.name for path in target.iterdir()] == ["a.png"]
+    with rendering.atomic_directory(target) as staging:
+        (staging / "c.png").write_text("newer")
+    assert [path.name for path in target.iterdir()] == ["c.png"]  # stale files are gone

@@ -1,0 +1,345 @@
+"""The compare stage on hand-written evaluate outputs: the table, PCA's wins, one offline page."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+from PIL import Image
+
+from aezoo.errors import DataError
+from aezoo.reporting import compare
+
+CHROMIUM = Path("/usr/bin/chromium")
+VOID_ELEMENTS = {"meta", "img", "br", "hr", "link", "input", "source", "wbr", "area", "col"}
+
+
+# ----------------------------------------------------------------- the inputs
+
+
+def quality(mse: float, psnr: float, ssim: float = 0.8) -> dict:
+    return {"mse": mse, "bce": 4 * mse + 0.05, "psnr_db": psnr, "ssim": ssim}
+
+
+def metrics_record(name: str, family: str, code_size: int, mse: float, pca_mse: float, **extra):
+    """A metrics.json as the evaluate stage writes it (see the layout contract)."""
+    record = {
+        "variant": name,
+        "family": family,
+        "input": "clean",
+        "code_size": code_size,
+        "parameters": 1000 * code_size,
+        "epochs": 2,
+        "train_seconds": 12.5,
+        "test_images": 10000,
+        "reconstruction": quality(mse, 20.0),
+        "code": {"probe_accuracy": 0.9, "mean_activation": 1.5, "near_zero_fraction": 0.1},
+        "baselines": {
+            "pca": {**quality(pca_mse, 19.0), "probe_accuracy": 0.85, "components": code_size}
+        },
+        "reference": {},
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(record.get(key), dict):
+            record[key].update(value)
+        else:
+            record[key] = value
+    return record
+
+
+ZOO = {
+    # PCA beats this one on MSE and on the probe: the summary must say so.
+    "dense16": metrics_record(
+        "dense16",
+        "dense",
+        16,
+        mse=0.0245,
+        pca_mse=0.0210,
+        code={"probe_accuracy": 0.80},
+        reference={"mse": 0.023},
+    ),
+    "conv": metrics_record("conv", "conv", 128, mse=0.0040, pca_mse=0.0065),
+    "conv_denoise": metrics_record(
+        "conv_denoise",
+        "conv",
+        1568,
+        mse=0.0100,
+        pca_mse=0.0,
+        input="gauss05",
+        corrupted_input=quality(0.1155, 9.38, 0.2),
+        psnr_gain_db=10.62,
+        baselines={
+            "pca": {**quality(0.0, 300.0, 1.0), "probe_accuracy": 0.9, "components": 784},
+            "pca_denoise": {**quality(0.1155, 9.38, 0.2), "components": 784},
+            "gaussian_filter": {**quality(0.03, 15.3), "sigma": 1.0},
+            "median_filter": {**quality(0.035, 14.9), "size": 3},
+        },
+    ),
+    "vae2d": metrics_record(
+        "vae2d",
+        "vae",
+        2,
+        mse=0.038,
+        pca_mse=0.056,
+        vae={"neg_elbo": 140.2, "iwae_nll": 136.9, "iwae_samples": 100},
+        reference={"neg_elbo": 102.6},
+    ),
+}
+TRAIN_FACTS = {"parameters": 25888, "epochs": 10, "wall_seconds": 21.5, "samples_per_second": 3e4}
+
+
+def write_figures(directory: Path, seed: int) -> None:
+    """Small real PNG and GIF files standing in for the render stage's figures."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True)
+    for name in ("reconstructions.png", "loss.png", "code_map.png"):
+        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(directory / name)
+    frames = [Image.fromarray(rng.integers(0, 255, (30, 50), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(directory / "progress.gif", save_all=True, append_images=frames[1:])
+
+
+def write_zoo(root: Path, zoo: dict = ZOO) -> tuple[Path, Path]:
+    """reports/variants/<v>/{metrics,train}.json + figures, and reports/corruptions."""
+    variants, corruptions = root / "variants", root / "corruptions"
+    for index, (name, record) in enumerate(zoo.items()):
+        (variants / name).mkdir(parents=True)
+        (variants / name / "metrics.json").write_text(json.dumps(record))
+        write_figures(variants / name / "figures", index)
+    if "dense16" in zoo:
+        (variants / "dense16" / "train.json").write_text(json.dumps(TRAIN_FACTS))
+    corruptions.mkdir()
+    stats = {"kind": "gaussian", "test_mse": 0.1155, "test_psnr_db": 9.38}
+    (corruptions / "gauss05.json").write_text(
+        json.dumps({**stats, "test_mean": 0.276, "clean_test_mean": 0.1325})
+    )
+    return variants, corruptions
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("reports")
+    variants, corruptions = write_zoo(root)
+    compare(variants, root, corruptions)
+    return root
+
+
+# ------------------------------------------------------------------- the tests
+
+
+EXPECTED_COLUMNS = [
+    *("family", "input", "code_size", "parameters", "epochs", "train_seconds"),
+    *("test_mse", "test_bce", "test_psnr_db", "test_ssim", "probe_accuracy"),
+    *("neg_elbo", "iwae_nll", "pca_mse", "pca_bce", "pca_psnr_db", "pca_ssim"),
+    *("pca_probe_accuracy", "input_psnr_db", "psnr_gain_db", "pca_denoise_psnr_db"),
+    *("gaussian_filter_psnr_db", "median_filter_psnr_db", "reference_mse", "reference_neg_elbo"),
+]
+
+
+def test_metrics_csv_has_one_row_per_variant_and_every_number(report):
+    frame = pd.read_csv(report / "metrics.csv").set_index("variant")
+    assert list(frame.index) == ["vae2d", "dense16", "conv", "conv_denoise"]  # clean first
+    assert set(EXPECTED_COLUMNS) <= set(frame.columns), set(EXPECTED_COLUMNS) - set(frame)
+    dense = frame.loc["dense16"]
+    assert dense["test_mse"] == pytest.approx(0.0245) and dense["pca_mse"] == pytest.approx(0.021)
+    assert dense["train_seconds"] == pytest.approx(21.5)  # train.json wins over metrics.json
+    assert dense["parameters"] == 25888 and dense["reference_mse"] == pytest.approx(0.023)
+    assert np.isnan(dense["neg_elbo"]) and np.isnan(dense["psnr_gain_db"])
+    assert frame.loc["conv", "train_seconds"] == pytest.approx(12.5)  # no train.json there
+    assert frame.loc["vae2d", "iwae_nll"] == pytest.approx(136.9)
+    assert frame.loc["conv_denoise", "gaussian_filter_sigma"] == 1.0
+    assert frame.loc["conv_denoise", "psnr_gain_db"] == pytest.approx(10.62)
+
+
+def test_summary_lists_where_pca_beats_the_autoencoder(report):
+    summary = (report / "summary.md").read_text()
+    section = summary.split("## Where PCA beats the autoencoder")[1].split("\n## ")[0]
+    assert "**dense16** (reconstruction, code 16): PCA test MSE 0.0210 < autoencoder 0.0245" in (
+        section
+    )
+    assert "**dense16** (linear digit probe on the code): PCA 85.0% > autoencoder 80.0%" in section
+    assert "conv (" not in section and "vae2d" not in section.split("overcomplete")[0]
+    assert "conv_denoise) are overcomplete" in section
+    # the tables: a header row, an alignment row and one row per variant
+    overview = summary.split("## All variants")[1].split("\n\n")[1].splitlines()
+    assert overview[0].startswith("| variant | family | input | code |")
+    assert len(overview) == 2 + 4 and "| dense16 | dense | clean | 16 |" in overview[3]
+    assert "MSE 0.023" in overview[3]  # the seed's published figure
+    assert "| conv_denoise | gauss05 | 9.38 | 15.30 (sigma 1) | 14.90 (size 3) |" in summary
+    assert "| gauss05 | gaussian | 0.1155 | 9.38 |" in summary  # corruption statistics
+    assert "| vae2d | 2 | 140.20 | 136.90 | 100 | 102.6 |" in summary
+    for link in re.findall(r"\]\((figures/[^)]+)\)", summary):
+        assert (report / link).is_file(), link
+
+
+def test_summary_says_so_when_pca_never_wins(tmp_path):
+    zoo = {"conv": ZOO["conv"]}
+    variants, corruptions = write_zoo(tmp_path, zoo)
+    compare(variants, tmp_path, corruptions)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Nowhere: every autoencoder beats PCA" in summary
+    assert not (tmp_path / "figures" / "denoising_psnr.png").exists()  # no denoiser, no chart
+
+
+def test_comparison_charts_are_real_images(report):
+    charts = sorted(path.name for path in (report / "figures").iterdir())
+    assert charts == ["ae_vs_pca.png", "denoising_psnr.png", "mse_vs_code_size.png"]
+    for name in charts:
+        with Image.open(report / "figures" / name) as image:
+            image.load()
+            assert image.format == "PNG" and image.width >= 600 and image.height >= 250
+
+
+class PageParser(HTMLParser):
+    """Collects tags, attributes and nesting errors of an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID_ELEMENTS:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+        else:
+            self.stack.pop()
+
+
+def parse_page(path: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser
+
+
+def test_index_html_is_one_self_contained_page(report):
+    text = (report / "index.html").read_text(encoding="utf-8")
+    assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert "http://" not in text and "https://" not in text
+    page = parse_page(report / "index.html")
+    assert page.errors == [] and page.stack == []
+    names = [tag for tag, _ in page.tags]
+    assert "script" not in names and "link" not in names and "iframe" not in names
+    assert names.count("title") == 1 and names.count("h1") == 1
+    images = [attrs for tag, attrs in page.tags if tag == "img"]
+    assert len(images) == 3 + 4 * 4  # the charts and every variant's four figures
+    for attrs in images:
+        assert re.match(r"data:image/(png|gif);base64,[A-Za-z0-9+/=]+$", attrs["src"])
+        assert attrs["alt"].strip()
+    for tag, attrs in page.tags:  # links stay inside the page
+        assert not attrs.get("href") or attrs["href"].startswith("#"), (tag, attrs)
+    ids = [attrs["id"] for _, attrs in page.tags if "id" in attrs]
+    assert len(ids) == len(set(ids))
+    assert "PCA test MSE 0.0210 &lt; autoencoder 0.0245" in text
+
+
+def test_missing_metrics_is_named(tmp_path):
+    variants, corruptions = write_zoo(tmp_path, {"conv": ZOO["conv"]})
+    (variants / "dense16").mkdir()
+    (variants / "dense16" / "train.json").write_text(json.dumps(TRAIN_FACTS))
+    with pytest.raises(DataError, match=r"dense16/metrics\.json: no such file"):
+        compare(variants, tmp_path / "out", corruptions)
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_missing_corruption_statistics_are_named(tmp_path):
+    variants, corruptions = write_zoo(tmp_path, {"conv_denoise": ZOO["conv_denoise"]})
+    (corruptions / "gauss05.json").unlink()
+    with pytest.raises(DataError, match=r"gauss05\.json: no such file, but conv_denoise"):
+        compare(variants, tmp_path, corruptions)
+
+
+def test_empty_variants_directory_fails_cleanly_from_the_command_line(tmp_path):
+    (tmp_path / "variants").mkdir()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "pipeline" / "compare.py"),
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--variants",
+            str(tmp_path / "variants"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "variants: no variant reports" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- in a browser
+
+COUNT_IMAGES = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  document.body.dataset.imagesTotal = images.length;
+  document.body.dataset.imagesLoaded = images.filter(
+    (image) => image.complete && image.naturalWidth > 0).length;
+});
+</script>
+"""
+
+
+def chromium(*args: str, user_dir: Path) -> subprocess.CompletedProcess:
+    """Headless Chromium with no network (every host resolves to nothing)."""
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={user_dir}",
+        "--virtual-time-budget=5000",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no browser: {CHROMIUM} is absent")
+def test_page_renders_in_a_browser_with_every_image_loaded(report, tmp_path):
+    page = tmp_path / "index.html"  # a copy with a counter of loaded images
+    text = (report / "index.html").read_text(encoding="utf-8")
+    page.write_text(text.replace("</body>", COUNT_IMAGES + "</body>"), encoding="utf-8")
+    result = chromium("--dump-dom", page.as_uri(), user_dir=tmp_path / "profile")
+    assert result.returncode == 0, result.stderr[-2000:]
+    total = re.search(r'data-images-total="(\d+)"', result.stdout)
+    loaded = re.search(r'data-images-loaded="(\d+)"', result.stdout)
+    assert total and loaded, "the page's load event never fired"
+    assert int(total.group(1)) == result.stdout.count("<img ") == 19
+    assert int(loaded.group(1)) == int(total.group(1))
+
+    screenshot = tmp_path / "page.png"
+    result = chromium(
+        f"--screenshot={screenshot}",
+        "--window-size=1280,1600",
+        page.as_uri(),
+        user_dir=tmp_path / "profile",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with Image.open(screenshot) as image:
+        assert image.size == (1280, 1600)
+        colours = image.convert("L").getextrema()
+        assert colours[1] - colours[0] > 100  # not a blank page
