@@ -65,6 +65,9 @@ def test_denoiser_reports_input_quality_gain_and_classical_baselines(zoo):
     # the code is overcomplete (1,568 > 784): PCA keeps every pixel, so it reconstructs exactly
     assert baselines["pca"]["components"] == 784 and baselines["pca"]["mse"] < 1e-10
     assert math.isfinite(baselines["gaussian_filter"]["psnr_db"])
+    # probes learn and are scored on codes of corrupted images alike (chance is 0.1)
+    assert result["code"]["probe_accuracy"] > 0.3
+    assert baselines["pca_denoise"]["probe_accuracy"] > 0.3
 
 
 def test_iwae_bound_is_at_least_as_tight_as_the_elbo(zoo):

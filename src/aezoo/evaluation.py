@@ -136,13 +136,19 @@ def vae_bounds(
 
 
 def pca_baseline(
-    train: Split, test_inputs: np.ndarray, test: Split, components: int, probe_limit: int | None
+    train: Split,
+    train_inputs: np.ndarray,
+    test_inputs: np.ndarray,
+    test: Split,
+    components: int,
+    probe_limit: int | None,
 ) -> tuple[dict[str, float], dict[str, float] | None]:
     """PCA with the variant's code size, fit on the clean training split.
 
     Returns the reconstruction metrics of the clean test set (with a digit probe on the PCA
     codes) and, when ``test_inputs`` differ from the clean images, the metrics of projecting
-    the corrupted inputs (PCA denoising); else None.
+    the corrupted inputs (PCA denoising, with its probe fit and scored on corrupted codes,
+    as the denoiser's is); else None.
     """
     components = min(components, PIXELS)
     flat = to_unit_float(train.x).reshape(len(train), PIXELS)
@@ -162,7 +168,12 @@ def pca_baseline(
         return result, None
     noisy = to_unit_float(test_inputs).reshape(len(test), PIXELS)
     denoised = pca.inverse_transform(pca.transform(noisy))
-    return result, {**image_quality(clean_test, denoised), "components": components}
+    noisy_train = to_unit_float(train_inputs[: len(probe_train)]).reshape(-1, PIXELS)
+    denoising = image_quality(clean_test, denoised)
+    denoising["probe_accuracy"] = probe_accuracy(
+        pca.transform(noisy_train), probe_train.y, pca.transform(noisy), test.y
+    )
+    return result, {**denoising, "components": components}
 
 
 def filter_baselines(
@@ -236,7 +247,11 @@ def evaluate_variant(
         result["vae"] = vae_bounds(models, test.x, config.iwae_samples, config.batch_size * 10)
         step(f"VAE bounds ({config.iwae_samples} samples per image)")
 
-    probe_train = _probe_subset(clean["train"], config.probe_train_samples)
+    # The probe learns from codes of what the model is fed (corrupted images for a denoiser),
+    # so it is scored on codes of the same kind.
+    probe_train = _probe_subset(
+        Split(inputs["train"].x, clean["train"].y), config.probe_train_samples
+    )
     train_codes = codes_of(models.encoder, probe_train.x, config.batch_size)
     test_codes = codes_of(models.encoder, test_inputs, config.batch_size)
     result["code"] = {
@@ -247,7 +262,12 @@ def evaluate_variant(
     step("code-space probe")
 
     pca, pca_denoise = pca_baseline(
-        clean["train"], test_inputs, test, spec.code_size, config.probe_train_samples
+        clean["train"],
+        inputs["train"].x,
+        test_inputs,
+        test,
+        spec.code_size,
+        config.probe_train_samples,
     )
     result["baselines"] = {"pca": pca}
     if pca_denoise is not None:
