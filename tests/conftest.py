@@ -28,10 +28,23 @@ def mnist_mirror() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tracking_store(tmp_path_factory) -> str:
+    """A throwaway MLflow store: no test ever logs to the project's own mlflow.db."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    return uri
+
+
 @pytest.fixture(scope="session")
 def base_params() -> dict:
-    """The repository's params.yaml, parsed (tests copy and modify it)."""
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    """The repository's params.yaml, parsed (tests copy and modify it).
+
+    Tracking is off here, so stage tests stay fast; tests/test_tracking.py switches it on.
+    """
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["tracking"]["enabled"] = False
+    return raw
 
 
 @pytest.fixture
