@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +89,21 @@ def write_params(path: Path, raw: dict) -> Path:
 
 def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+
+
+def copy_project(destination: Path) -> Path:
+    """The project's files as git sees them (committed or new, not ignored), without the
+    results (``reports/``, ``dvc.lock``): the start of a throwaway repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    generated = ("reports/", "dvc.lock")  # the project's own results: rebuilt there
+    for name in listed:
+        if name and (ROOT / name).is_file() and not name.startswith(generated):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    return destination

@@ -350,6 +350,7 @@ class TrackedRun:
                 flavor_name="mlflow.keras",
                 run_id=self.run_id,
                 model=model,
+                save_exported_model=True,  # serving needs neither aezoo nor its layers
                 signature=signature,
                 input_example=example,
                 registered_model_name=registered,
