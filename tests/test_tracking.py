@@ -30,6 +30,7 @@ from aezoo.config import parse_params
 
 VARIANTS = ("dense16", "vae2d")  # a plain model and one with a custom layer
 STAGES = [f"{stage}@{name}" for name in VARIANTS for stage in ("train", "evaluate", "render")]
+ONE_VARIANT = STAGES[:3]  # dense16's stages: the experiments below stay fast
 
 
 # ------------------------------------------------------------------ no pipeline runs
@@ -309,13 +310,13 @@ def mlflow_server(tmp_path):
 def test_an_experiment_logs_complete_runs_to_a_tracking_server_over_http(repo, env, mlflow_server):
     started = time.monotonic()
     ok(
-        dvc("exp", "run", "--temp", "--name", "http", "-S", "training.seed=7", *STAGES),
+        dvc("exp", "run", "--temp", "--name", "http", "-S", "training.seed=7", *ONE_VARIANT),
         repo,
         {**env, "MLFLOW_TRACKING_URI": mlflow_server},
     )
     print(f"dvc exp run --temp against {mlflow_server}: {time.monotonic() - started:.0f}s")
     client = client_of(mlflow_server)
-    assert tracking.verify_runs(client, "aezoo", VARIANTS, dvc_experiment="http") == []
+    assert tracking.verify_runs(client, "aezoo", ["dense16"], dvc_experiment="http") == []
     assert len(runs_of(client, "dense16")) == 1
 
 
@@ -324,7 +325,7 @@ def test_two_queued_experiments_at_once_both_land_complete_in_the_sqlite_store(r
     names = {"queued-a": 11, "queued-b": 12}
     for name, seed in names.items():
         command = ["exp", "run", "--queue", "--name", name, "-S", f"training.seed={seed}"]
-        ok(dvc(*command, *STAGES), repo, env)
+        ok(dvc(*command, *ONE_VARIANT), repo, env)
     started = time.monotonic()
     ok(dvc("queue", "start", "--jobs", "2"), repo, env)
     while time.monotonic() - started < 900:
@@ -338,4 +339,4 @@ def test_two_queued_experiments_at_once_both_land_complete_in_the_sqlite_store(r
     assert "database is locked" not in logs
     client = client_of(f"sqlite:///{repo}/mlflow.db")
     for name in names:
-        assert tracking.verify_runs(client, "aezoo", VARIANTS, dvc_experiment=name) == []
+        assert tracking.verify_runs(client, "aezoo", ["dense16"], dvc_experiment=name) == []

@@ -334,7 +334,11 @@ class TrackedRun:
         return [LogEpochs()]
 
     def log_model(self, model: Any, example: np.ndarray, model_path: Path) -> None:
-        """Log ``model`` (Keras flavour, signature and input example) and register it."""
+        """Log ``model`` (Keras flavour, signature and input example) and register it.
+
+        The model is stored as an exported TensorFlow graph: ``mlflow.pyfunc.load_model``
+        then serves it without aezoo (the VAE's custom layer is traced, not imported).
+        """
         import keras
         import tensorflow as tf
         from mlflow.models import infer_signature
