@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from aezoo import rendering
+from aezoo import stages
 from aezoo.cli import run_stage, stage_parser
 
 
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     run_stage(
         args.params,
-        lambda params: rendering.render(
+        lambda params: stages.render(
             params, args.name, args.data, args.models / args.name, args.reports / args.name
         ),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +30,23 @@ def mnist_mirror() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tracking_store(tmp_path_factory) -> str:
+    """A throwaway MLflow store: no test ever logs to the project's own mlflow.db."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    return uri
+
+
 @pytest.fixture(scope="session")
 def base_params() -> dict:
-    """The repository's params.yaml, parsed (tests copy and modify it)."""
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    """The repository's params.yaml, parsed (tests copy and modify it).
+
+    Tracking is off here, so stage tests stay fast; tests/test_tracking.py switches it on.
+    """
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["tracking"]["enabled"] = False
+    return raw
 
 
 @pytest.fixture
@@ -74,3 +89,21 @@ def write_params(path: Path, raw: dict) -> Path:
 
 def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+
+
+def copy_project(destination: Path) -> Path:
+    """The project's files as git sees them (committed or new, not ignored), without the
+    results (``reports/``, ``dvc.lock``): the start of a throwaway repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    generated = ("reports/", "dvc.lock")  # the project's own results: rebuilt there
+    for name in listed:
+        if name and (ROOT / name).is_file() and not name.startswith(generated):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    return destination

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, write_params
+from conftest import ROOT, copy_project, write_params
 
 from aezoo.ci import SMOKE_OVERRIDES, classify_status, non_finite, smoke_problems
 
@@ -78,19 +78,7 @@ def env(mnist_mirror, workdir) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def repo(workdir, env) -> Path:
     """The project on a branch ``pr`` whose dense16 has a larger code, both sides run."""
-    repo = workdir
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    generated = ("reports/", "dvc.lock")  # the project's own results: rebuilt here
-    for name in listed:
-        if name and (ROOT / name).is_file() and not name.startswith(generated):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
+    repo = copy_project(workdir)
     raw = reduced_params(yaml.safe_load((repo / "params.yaml").read_text()))
     write_params(repo / "params.yaml", raw)
 

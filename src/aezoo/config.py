@@ -244,6 +244,9 @@ class RenderConfig(StrictModel):
 class TrackingConfig(StrictModel):
     """MLflow: where runs go (MLFLOW_TRACKING_URI overrides the embedded SQLite store)."""
 
+    enabled: bool = Field(
+        True, description="Log every variant's run to MLflow; false switches tracking off."
+    )
     experiment: str = Field("aezoo", min_length=1)
     register_models: bool = Field(True, description="Register each model as aezoo-<variant>.")
     timeout_s: PositiveFloat = Field(

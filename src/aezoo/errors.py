@@ -19,3 +19,7 @@ class TrainingError(AezooError, RuntimeError):
 
 class PipelineError(AezooError, RuntimeError):
     """DVC reports the committed results stale, or a DVC/git command failed; says what to run."""
+
+
+class TrackingError(AezooError, RuntimeError):
+    """The MLflow tracking store is unreachable or its runs are incomplete; names the URI."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from aezoo import metrics
 from aezoo.config import Params
 from aezoo.data import Split, fetch_mnist, load_prepared, prepare_mnist, to_unit_float
 from aezoo.io import atomic_path, read_json, write_json
+
+if TYPE_CHECKING:
+    from aezoo.training import TrainingResult
 
 
 def fetch(params: Params, raw_dir: Path) -> None:
@@ -63,16 +67,37 @@ def load_inputs(params: Params, input_name: str, clean: dict[str, Split], data_d
 
 
 def train(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> None:
-    """Train one variant; write its three models, history, progress frames and run facts."""
-    from aezoo.training import train_variant  # TensorFlow: imported only where needed
+    """Train one variant; write its three models, history, progress frames and run facts.
+
+    With tracking on, the variant's MLflow run gets its config, per-epoch losses and the
+    model; its id goes to ``model_dir/mlflow_run.json`` for the evaluate and render stages.
+    """
+    from aezoo import tracking  # MLflow and TensorFlow: imported only where needed
+    from aezoo.training import train_variant
 
     spec = params.variant(name)
     clean = load_prepared(data_dir / "clean.npz")
     inputs = load_inputs(params, spec.input, clean, data_dir)
     fresh_noise = params.corruption(spec.input) if spec.fresh_noise else None
-    print(f"training {name} ({spec.family}, input: {spec.input})", flush=True)
-    result = train_variant(name, spec, params, clean, inputs, fresh_noise)
+    with tracking.training_run(params, name, data_dir) as run:
+        print(f"training {name} ({spec.family}, input: {spec.input})", flush=True)
+        result = train_variant(
+            name, spec, params, clean, inputs, fresh_noise, callbacks=run.epoch_callbacks()
+        )
+        write_training_outputs(result, clean, model_dir, report_dir)
+        example = tracking.input_example(params, name, data_dir)
+        run.log_model(result.parts.autoencoder, example, model_dir / "autoencoder.keras")
+        run.save_record(model_dir)
+    print(
+        f"{name}: {result.facts['parameters']:,} parameters, {result.facts['epochs']} epochs, "
+        f"{result.facts['wall_seconds']:.0f}s, val_loss {result.facts['final_val_loss']:.5f}"
+    )
 
+
+def write_training_outputs(
+    result: TrainingResult, clean: dict[str, Split], model_dir: Path, report_dir: Path
+) -> None:
+    """The three models, the progress frames, ``history.csv`` and ``train.json``."""
     model_dir.mkdir(parents=True, exist_ok=True)
     for part in ("autoencoder", "encoder", "decoder"):
         with atomic_path(model_dir / f"{part}.keras") as temporary:
@@ -92,17 +117,18 @@ def train(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir
             row = [result.history["loss"][epoch], result.history["val_loss"][epoch], seconds]
             writer.writerow([epoch + 1, *(f"{value:.6g}" for value in row)])
     write_json(report_dir / "train.json", result.facts)
-    print(
-        f"{name}: {result.facts['parameters']:,} parameters, {result.facts['epochs']} epochs, "
-        f"{result.facts['wall_seconds']:.0f}s, val_loss {result.facts['final_val_loss']:.5f}"
-    )
 
 
 def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> None:
-    """Measure one trained variant on the test split; write ``metrics.json``."""
-    from aezoo.evaluation import evaluate_variant, load_models  # TensorFlow: only here
+    """Measure one trained variant on the test split; write ``metrics.json``.
+
+    With tracking on, every number goes into the variant's run as ``test.<key>``.
+    """
+    from aezoo import tracking  # MLflow and TensorFlow: imported only where needed
+    from aezoo.evaluation import evaluate_variant, load_models
 
     spec = params.variant(name)
+    run = tracking.variant_run(params, name, data_dir, model_dir, report_dir)
     clean = load_prepared(data_dir / "clean.npz")
     inputs = load_inputs(params, spec.input, clean, data_dir)
     models = load_models(model_dir)
@@ -115,6 +141,8 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
         result["epochs"] = facts["epochs"]
         result["train_seconds"] = facts["wall_seconds"]
     write_json(report_dir / "metrics.json", result)
+    logged = read_json(report_dir / "metrics.json")  # as written: plain floats, nulls
+    run.log_metrics(tracking.numeric(tracking.flatten(logged, "test")))
     quality = result["reconstruction"]
     print(
         f"{name}: test MSE {quality['mse']:.4f}, BCE {quality['bce']:.4f}, "
@@ -122,3 +150,13 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
         f"PCA({result['baselines']['pca']['components']}) MSE "
         f"{result['baselines']['pca']['mse']:.4f}"
     )
+
+
+def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> Path:
+    """Draw one variant's figures; with tracking on, log them into its run as ``figures/``."""
+    from aezoo import rendering, tracking  # MLflow and TensorFlow: imported only where needed
+
+    run = tracking.variant_run(params, name, data_dir, model_dir, report_dir)
+    figure_dir = rendering.render(params, name, data_dir, model_dir, report_dir)
+    run.log_artifacts(figure_dir, "figures")
+    return figure_dir
