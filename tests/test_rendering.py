@@ -85,6 +85,19 @@ def test_denoiser_grid_has_a_row_of_corrupted_inputs(zoo):
         denoiser_size = denoiser.size
     assert plain_size[0] == denoiser_size[0] >= 12 * IMAGE_SIDE  # grid_digits columns
     assert denoiser_size[1] > plain_size[1]  # three rows against two
+    with Image.open(figures_of(work, "conv_denoise") / "triplets.png") as triplets:
+        assert triplets.size[1] > denoiser_size[1]  # 10 rows against 3 (smaller cells)
+    assert not (figures_of(work, "dense16") / "triplets.png").exists()
+
+
+def test_triplet_grid_keeps_each_digit_with_its_input_and_reconstruction():
+    images = [np.arange(20 * 28 * 28, dtype=np.float32).reshape(20, 28, 28) + k for k in (0, 1, 2)]
+    grid = rendering.triplet_grid(*images, rows=2)
+    assert grid.shape == (2, 30, 28, 28)
+    for index in range(20):
+        row, column = divmod(index, 10)
+        for part in range(3):
+            np.testing.assert_array_equal(grid[row, 3 * column + part], images[part][index])
 
 
 @pytest.mark.parametrize("name", EPOCHS)

@@ -32,6 +32,7 @@ CHAR_INCHES = 0.09  # width of a title character at 11 pt, generously
 PAD = 2  # pixels of gap between tiled digits
 GAP_SHADE = 0.35  # grey of those gaps, so black digit backgrounds stay apart
 TSNE_PERPLEXITY = 30
+TRIPLET_ROWS = 10  # seed 000's denoising grid: 10 rows of grid_digits triplets (10 x 30)
 TSNE_ITERATIONS = 500  # enough for a few thousand points; half the default's time
 TSNE_INPUT_DIMS = 50  # codes wider than this are reduced by PCA before t-SNE
 INTERPOLATION_PAIRS = ((0, 6), (1, 7), (3, 8), (4, 9))  # digit classes to morph between
@@ -196,6 +197,25 @@ def reconstructions_figure(
         row_labels=row_labels,
         column_labels=[str(int(label)) for label in labels],
         xlabel="test digit (first of each class)",
+    )
+
+
+def triplet_grid(
+    originals: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, rows: int
+) -> np.ndarray:
+    """``(rows, 3 * n / rows, 28, 28)``: image i's triplet sits in row i // (n / rows)."""
+    triplets = np.stack([originals, inputs, outputs], axis=1)  # (n, 3, 28, 28)
+    return triplets.reshape(rows, -1, IMAGE_SIDE, IMAGE_SIDE)
+
+
+def triplets_figure(
+    name: str, originals: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, rows: int
+) -> Figure:
+    """Seed 000's denoising grid: ``rows`` rows of (original, corrupted, denoised) triplets."""
+    return grid_figure(
+        triplet_grid(originals, inputs, outputs, rows),
+        f"{name}: {len(originals)} test digits denoised",
+        xlabel="each triplet: original | corrupted input | reconstruction",
     )
 
 
@@ -386,6 +406,8 @@ def expected_figures(params: Params, name: str) -> list[str]:
     """The file names the render stage writes for a variant."""
     spec = params.variant(name)
     names = ["reconstructions.png", "progress.gif", "loss.png", "code_map.png"]
+    if spec.denoising:
+        names.append("triplets.png")
     if spec.family == "vae":
         names += ["samples.png", "interpolation.png"]
         if spec.code_size == 2:
@@ -424,6 +446,16 @@ def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_di
             test.y[chosen],
         )
         save_figure(figure, staging / "reconstructions.png")
+        if spec.denoising:
+            chosen = progress_digits(test.y, TRIPLET_ROWS * config.grid_digits)
+            figure = triplets_figure(
+                name,
+                to_unit_float(test.x[chosen]),
+                to_unit_float(test_inputs[chosen]),
+                _predict(models.autoencoder, as_model_input(test_inputs[chosen])),
+                TRIPLET_ROWS,
+            )
+            save_figure(figure, staging / "triplets.png")
         frames = progress_frames(name, progress, spec.denoising)
         save_gif(frames, staging / "progress.gif", config.gif_frame_ms)
         loss_label = LOSS_NAMES[spec.loss]

@@ -76,6 +76,7 @@ FROM_TRAIN_FACTS = {  # metrics.csv column -> train.json key (the train stage's 
 # Per-variant figures, in the order the page shows them, with their captions.
 FIGURE_CAPTIONS = {
     "reconstructions.png": "Fixed test digits and their reconstructions",
+    "triplets.png": "100 test digits: original, corrupted input and reconstruction",
     "progress.gif": "The same digits reconstructed after each training epoch",
     "loss.png": "Training and validation loss per epoch",
     "code_map.png": "Test images in code space, coloured by digit",
