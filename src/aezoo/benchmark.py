@@ -540,6 +540,7 @@ HEADER = [
 def render_markdown(report: dict) -> str:
     """``reports/benchmarks.md``: machine, settings, the table and the pipeline overheads."""
     machine, cpu, settings = report["machine"], report["machine"]["cpu"], report["settings"]
+    images = _fmt(settings["train_samples"]) if settings["train_samples"] else "all"
     lines = [
         "# Benchmark: aezoo's trainer (a) against plain `model.fit` on numpy (b)",
         "",
@@ -551,7 +552,7 @@ def render_markdown(report: dict) -> str:
         f"- CPU fp32 peak: {cpu['peak_gflops']} GFLOP/s = {cpu['peak_formula']} "
         f"= {cpu['cores']} x {cpu['ghz']} x {cpu['fp32_lanes']} x {2 if cpu['fma'] else 1} "
         f"x {cpu['fma_units_per_core']}",
-        f"- Settings: {settings['train_samples'] or 'all'} training images, 1 warm-up epoch + "
+        f"- Settings: {images} training images, 1 warm-up epoch + "
         f"{settings['epochs_timed']} timed epochs per arm, arms alternating epoch by epoch; "
         f"aezoo settings {', '.join(settings['aezoo_settings'])}",
         f"- FLOPs: {settings['flops']}",
