@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help env repro test lint smoke check-fresh pr-report clean-env
+.PHONY: help env repro test lint smoke check-fresh pr-report bench clean-env
 
 BASE ?= main
 # Stage commands say `python`: make it the environment's.
@@ -39,6 +39,9 @@ check-fresh: $(STAMP)  ## fail if dvc.lock and reports/ do not match the code an
 
 pr-report: $(STAMP)  ## reports/pr-report.md: params, metrics and figures against BASE=main
 	$(BIN)/python pipeline/pr_report.py --base $(BASE) $(if $(RUN_URL),--run-url $(RUN_URL))
+
+bench: $(STAMP)  ## reports/benchmarks.*: aezoo's trainer vs plain model.fit; ARGS=--variants dense16
+	$(BIN)/python pipeline/bench.py $(ARGS)
 
 clean-env:  ## delete the environment
 	rm -rf $(VENV)

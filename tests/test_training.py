@@ -10,7 +10,7 @@ from aezoo import stages
 from aezoo.config import parse_params
 from aezoo.data import load_prepared
 from aezoo.errors import TrainingError
-from aezoo.training import evaluation_dataset, train_variant
+from aezoo.training import evaluation_dataset, execution_steps, train_variant
 
 FAMILY_REPRESENTATIVES = ["dense16", "sparse32", "conv", "strided_denoise", "vae"]
 
@@ -58,6 +58,34 @@ def test_training_is_deterministic(raw_params, prepared_small):
     assert first.history["loss"] == second.history["loss"]
     for a, b in zip(first.parts.autoencoder.weights, second.parts.autoencoder.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize(
+    ("steps", "configured", "expected"),
+    [(215, 1, 1), (215, 1000, 215), (215, 100, 43), (550, 100, 55), (16, 5, 4), (13, 12, 1)],
+)
+def test_steps_per_execution_is_the_largest_divisor_of_the_epoch(steps, configured, expected):
+    assert execution_steps(steps, configured) == expected
+
+
+def test_steps_per_execution_not_dividing_the_epoch_trains_the_same_epochs(
+    raw_params, prepared_small
+):
+    raw_params["training"]["steps_per_execution"] = 5  # 1024 / 64 = 16 steps: 4 is used
+    params = small_params(raw_params, "dense16", epochs=3)
+    clean, _ = _inputs(params, "dense16", prepared_small)
+    result = train_variant("dense16", params.variant("dense16"), params, clean, clean)
+    assert result.facts["steps_per_epoch"] == 16 and result.facts["steps_per_execution"] == 4
+    assert len(result.history["loss"]) == 3 and np.all(np.isfinite(result.history["val_loss"]))
+    raw_params["training"]["steps_per_execution"] = 1
+    reference = train_variant(
+        "dense16",
+        params.variant("dense16"),
+        small_params(raw_params, "dense16", epochs=3),
+        clean,
+        clean,
+    )
+    np.testing.assert_allclose(result.history["loss"], reference.history["loss"], rtol=1e-5)
 
 
 def test_fresh_noise_draws_new_noise_each_epoch_and_still_learns(raw_params, prepared_small):

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from aezoo.config import Params
+from aezoo.config import Params, TrainingConfig
 from aezoo.corruption import CorruptionSpec, corrupt_batch
 from aezoo.data import Split, to_unit_float
 from aezoo.errors import TrainingError
@@ -69,6 +69,40 @@ def evaluation_dataset(inputs: np.ndarray, targets: np.ndarray, batch_size: int)
     """Unshuffled (input, target) float32 batches."""
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(batch_size)
     return dataset.map(lambda x, y: (_as_images(x), _as_images(y))).prefetch(tf.data.AUTOTUNE)
+
+
+def execution_steps(steps_per_epoch: int, configured: int) -> int:
+    """Training steps run per ``tf.function`` call: the largest divisor of the epoch's step
+    count that does not exceed ``configured``.
+
+    Keras runs whole executions, so a value that does not divide the epoch makes every epoch
+    longer than ``steps_per_epoch`` and the repeated dataset runs out before the last epoch.
+    """
+    if steps_per_epoch < 1 or configured < 1:
+        raise TrainingError(
+            f"training.steps_per_execution: {configured} with {steps_per_epoch} steps an epoch; "
+            "both must be at least 1"
+        )
+    return max(
+        divisor
+        for divisor in range(1, min(configured, steps_per_epoch) + 1)
+        if steps_per_epoch % divisor == 0
+    )
+
+
+def compile_for_training(
+    model: keras.Model, spec: AnyVariant, training: TrainingConfig, steps_per_epoch: int
+) -> int:
+    """Compile ``model`` with the variant's optimiser and loss and the trainer's execution
+    settings; returns the effective steps per execution (see :func:`execution_steps`)."""
+    per_execution = execution_steps(steps_per_epoch, training.steps_per_execution)
+    model.compile(
+        optimizer=make_optimizer(spec),
+        loss=LOSSES[spec.loss],
+        steps_per_execution=per_execution,
+        jit_compile=training.jit_compile,
+    )
+    return per_execution
 
 
 def progress_digits(labels: np.ndarray, count: int) -> np.ndarray:
@@ -138,16 +172,11 @@ def train_variant(
     seed_everything(seed)
     epochs = min(spec.epochs, params.training.max_epochs or spec.epochs)
     parts = build(name, spec)
-    parts.autoencoder.compile(
-        optimizer=make_optimizer(spec),
-        loss=LOSSES[spec.loss],
-        steps_per_execution=params.training.steps_per_execution,
-        jit_compile=params.training.jit_compile,
-    )
-    parts.autoencoder.summary(print_fn=lambda line, **_: print(line, flush=True))
-
     train_x, train_y = inputs["train"].x, clean["train"].x
     steps = math.ceil(len(train_y) / spec.batch_size)
+    per_execution = compile_for_training(parts.autoencoder, spec, params.training, steps)
+    parts.autoencoder.summary(print_fn=lambda line, **_: print(line, flush=True))
+
     train = training_dataset(train_x, train_y, spec.batch_size, epochs, seed, fresh_noise)
     val = evaluation_dataset(inputs["val"].x, clean["val"].x, spec.batch_size)
 
@@ -176,6 +205,9 @@ def train_variant(
         "parameters": int(parts.autoencoder.count_params()),
         "epochs": epochs,
         "train_samples": len(train_y),
+        "steps_per_epoch": steps,
+        "steps_per_execution": per_execution,
+        "jit_compile": params.training.jit_compile,
         "wall_seconds": round(wall, 3),
         "samples_per_second": round(epochs * len(train_y) / sum(log.epoch_seconds), 1),
         "final_loss": float(losses[-1]),

@@ -1,0 +1,157 @@
+"""The benchmark: its pure parts exactly, and one tiny real run end to end."""
+
+import json
+
+import keras
+import pytest
+from conftest import ROOT
+
+from aezoo import benchmark
+from aezoo.benchmark import (
+    BenchmarkError,
+    Setting,
+    cpu_facts,
+    forward_flops_per_sample,
+    parse_settings,
+    render_markdown,
+    stage_scripts,
+    training_flops_per_sample,
+    write_report,
+)
+from aezoo.config import parse_params
+
+CPUINFO = """processor : 0
+model name : Test CPU
+cpu MHz : 2000.000
+flags : fpu sse avx avx2 fma
+processor : 1
+model name : Test CPU
+cpu MHz : 2500.000
+flags : fpu sse avx avx2 fma
+"""
+
+
+def test_cpu_peak_is_cores_clock_lanes_fma_and_units():
+    facts = cpu_facts(CPUINFO, cores=2)
+    assert facts["model"] == "Test CPU" and facts["fp32_lanes"] == 8 and facts["fma"]
+    assert facts["peak_gflops"] == 2 * 2.5 * 8 * 2 * 2
+    no_avx = cpu_facts(CPUINFO.replace("avx2 fma", ""), cores=1)
+    assert no_avx["peak_gflops"] == 1 * 2.5 * 4 * 1 * 2
+
+
+def test_flops_of_a_tiny_model_match_a_hand_count():
+    images = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(images)  # 8x8 outputs x 3x3x1 x 4
+    x = keras.layers.MaxPooling2D(2)(x)  # not counted
+    inner = keras.Model(images, x)  # nested models are walked
+    outer_in = keras.Input((8, 8, 1))
+    y = inner(outer_in)
+    y = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(y)  # 4x4 in x 3x3x4 x 2
+    y = keras.layers.Flatten()(y)
+    y = keras.layers.Dense(5)(y)  # 8*8*2 -> 5
+    model = keras.Model(outer_in, y)
+    by_hand = 2 * (64 * 9 * 1 * 4 + 16 * 9 * 4 * 2 + 128 * 5)
+    assert forward_flops_per_sample(model) == by_hand
+    assert training_flops_per_sample(model) == 3 * by_hand
+
+
+def test_settings_are_every_combination_and_bad_values_name_the_flag():
+    assert parse_settings("1,1000", "false,true") == [
+        Setting(1, False),
+        Setting(1, True),
+        Setting(1000, False),
+        Setting(1000, True),
+    ]
+    with pytest.raises(BenchmarkError, match="--steps-per-execution"):
+        parse_settings("1,many", "false")
+    with pytest.raises(BenchmarkError, match="--jit-compile"):
+        parse_settings("1", "maybe")
+
+
+def test_stage_scripts_are_read_from_dvc_yaml():
+    scripts = stage_scripts(ROOT / "dvc.yaml")
+    assert {s.name for s in scripts} >= {"fetch.py", "prepare.py", "train.py", "compare.py"}
+    assert "bench.py" not in {s.name for s in scripts}
+
+
+def _arm(arm, samples_per_second, val_loss, **extra):
+    return {
+        "arm": arm,
+        "setting": "spe=1 jit=off",
+        "steps_per_execution": 1,
+        "train_seconds": [1.0],
+        "epoch_seconds": [1.5],
+        "predict_seconds": [0.1],
+        "peak_rss_mib": 900.0,
+        "val_loss": val_loss,
+        "samples_per_second": samples_per_second,
+        "predict_samples_per_second": 10_000.0,
+        "gflops_per_second": 2.0,
+        **extra,
+    }
+
+
+def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
+    report = {
+        "machine": {
+            "cpu": cpu_facts(CPUINFO, cores=2),
+            "gpu": None,
+            "python": "3.11",
+            "tensorflow": "2.21",
+            "keras": "3.15",
+            "date": "2026-01-01T00:00:00+00:00",
+        },
+        "settings": {
+            "epochs_timed": 3,
+            "train_samples": 20_000,
+            "aezoo_settings": ["spe=1 jit=off"],
+            "quality_tolerance": 0.02,
+            "flops": "by hand",
+        },
+        "variants": [
+            {
+                "variant": "dense16",
+                "arms": [
+                    _arm("aezoo", 3000.0, 0.0300, ratio=1.5, quality_ok=True),
+                    _arm("model.fit", 2000.0, 0.0301),
+                ],
+            }
+        ],
+        "overheads": {"entry_point_seconds": {"train.py": 0.4}, "dvc_repro": "skipped"},
+    }
+    write_report(report, tmp_path)
+    assert json.loads((tmp_path / "benchmarks.json").read_text()) == report
+    markdown = (tmp_path / "benchmarks.md").read_text()
+    assert markdown == render_markdown(report)
+    assert "| dense16 | aezoo | spe=1 jit=off (eff. 1) | 3,000 |" in markdown
+    assert "1.50x | ok |" in markdown and "Test CPU, 2 cores" in markdown
+    assert "`python pipeline/train.py --help` | 0.40 |" in markdown
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no leftovers
+
+
+@pytest.mark.integration
+def test_a_tiny_benchmark_measures_both_arms(raw_params, prepared_small, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the entry points are timed from the repository
+    params = parse_params(raw_params)
+    report = benchmark.run_benchmark(
+        params,
+        ["dense16"],
+        [Setting(1000, False)],
+        prepared_small,
+        tmp_path,
+        epochs=1,
+        train_samples=512,
+        time_dvc=False,
+    )
+    (variant,) = report["variants"]
+    aezoo, plain = variant["arms"]
+    assert variant["train_samples"] == 512 and variant["steps_per_epoch"] == 2
+    assert aezoo["steps_per_execution"] == 2  # 1000 becomes the whole epoch
+    assert aezoo["samples_per_second"] > 0 and plain["samples_per_second"] > 0
+    assert aezoo["ratio"] == pytest.approx(
+        aezoo["samples_per_second"] / plain["samples_per_second"]
+    )
+    assert variant["train_flops_per_sample"] == 3 * 2 * 2 * 784 * 16
+    assert aezoo["peak_rss_mib"] > 100
+    assert "train.py" in report["overheads"]["entry_point_seconds"]
+    assert "| dense16 | aezoo |" in (tmp_path / "benchmarks.md").read_text()
