@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from aezoo.config import Params, load_params
 from aezoo.errors import AezooError
+
+VariantStage = Callable[[Params, str, Path, Path, Path], object]
 
 
 def stage_parser(description: str | None) -> argparse.ArgumentParser:
@@ -21,9 +25,44 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def run_stage(params_path: Path, work: Callable[[Params], None]) -> None:
-    """Validate the params, then run ``work``; errors a user can fix exit 1 with their cause."""
+    """Validate the params, then run ``work``; errors a user can fix exit 1 with their cause.
+
+    On success it prints the stage's wall time and peak memory (resident set) to stderr.
+    """
+    started = time.monotonic()
     try:
         work(load_params(params_path))
     except AezooError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    print(
+        f"done in {time.monotonic() - started:.1f}s, peak memory {peak_memory_mib():,.0f} MiB",
+        file=sys.stderr,
+    )
+
+
+def peak_memory_mib() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_variant_stage(
+    description: str | None, stage: VariantStage, argv: list[str] | None = None
+) -> None:
+    """Parse a per-variant stage's arguments and run ``stage`` on that variant.
+
+    ``stage(params, name, data_dir, model_dir, report_dir)`` gets the variant's own model and
+    report directories (``<models>/<name>``, ``<reports>/<name>``).
+    """
+    parser = stage_parser(description)
+    parser.add_argument("name", help="a key of variants: in params.yaml")
+    parser.add_argument("--data", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--reports", type=Path, default=Path("reports/variants"))
+    args = parser.parse_args(argv)
+    run_stage(
+        args.params,
+        lambda params: stage(
+            params, args.name, args.data, args.models / args.name, args.reports / args.name
+        ),
+    )
