@@ -6,6 +6,7 @@ import copy
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,21 @@ def copy_project(destination: Path) -> Path:
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, destination / name)
     return destination
+
+
+def project_environment(mnist_mirror: Path, workdir: Path) -> dict[str, str]:
+    """The environment for running a throwaway project copy's stages and git: the copy's
+    library, this interpreter as the stages' ``python``, the MNIST mirror, a git identity,
+    and no ``MLFLOW_TRACKING_URI`` (runs go to the copy's own embedded store)."""
+    variables = dict(os.environ)
+    variables.pop("MLFLOW_TRACKING_URI", None)
+    variables.update(
+        AEZOO_MNIST_MIRROR=str(mnist_mirror),
+        PYTHONPATH=str(workdir / "src"),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), variables.get("PATH", "")]),
+        GIT_AUTHOR_NAME="aezoo test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="aezoo test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+    )
+    return variables

@@ -7,7 +7,6 @@ in it twice: a baseline committed on main, then a branch that changes one varian
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, copy_project, write_params
+from conftest import ROOT, copy_project, project_environment, write_params
 
 from aezoo.ci import SMOKE_OVERRIDES, classify_status, non_finite, smoke_problems
 
@@ -60,19 +59,7 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def env(mnist_mirror, workdir) -> dict[str, str]:
-    """The copy's library; this interpreter as the stages' `python`; git without a config."""
-    variables = dict(os.environ)
-    variables.pop("MLFLOW_TRACKING_URI", None)  # runs stay in the throwaway repository
-    variables.update(
-        AEZOO_MNIST_MIRROR=str(mnist_mirror),
-        PYTHONPATH=str(workdir / "src"),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), variables.get("PATH", "")]),
-        GIT_AUTHOR_NAME="aezoo test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="aezoo test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-    )
-    return variables
+    return project_environment(mnist_mirror, workdir)
 
 
 @pytest.fixture(scope="module")

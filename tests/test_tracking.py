@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, copy_project, write_params
+from conftest import ROOT, copy_project, project_environment, write_params
 from test_pr_report import dvc, ok, run, script
 
 from aezoo import tracking
@@ -164,19 +164,7 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def env(mnist_mirror, workdir) -> dict[str, str]:
-    """The stages' environment: the copy's library, this interpreter, no tracking URI."""
-    variables = dict(os.environ)
-    variables.pop("MLFLOW_TRACKING_URI", None)  # the embedded default store of the copy
-    variables.update(
-        AEZOO_MNIST_MIRROR=str(mnist_mirror),
-        PYTHONPATH=str(workdir / "src"),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), variables.get("PATH", "")]),
-        GIT_AUTHOR_NAME="aezoo test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="aezoo test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-    )
-    return variables
+    return project_environment(mnist_mirror, workdir)
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +178,7 @@ def repo(workdir, env) -> Path:
         section, key = dotted.split(".")
         raw[section][key] = value
     raw["render"]["manifold_side"] = 6
+    raw["tracking"]["enabled"] = True  # the smoke profile switches it off
     write_params(repo / "params.yaml", raw)
     ok(["git", "init", "-q", "-b", "main"], repo, env)
     ok(["git", "add", "-A"], repo, env)

@@ -38,7 +38,9 @@ FIX_STALE = "run `dvc repro` and commit dvc.lock and reports/"
 COMMENT_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
 
 # The smoke profile: every stage of every variant on a small subset, one epoch each. Only
-# keys that already exist in params.yaml: `-S` on a new key would fail validation.
+# keys that already exist in params.yaml: `-S` on a new key would fail validation. Tracking
+# is off: one-epoch runs do not belong in the user's MLflow store (tests/test_tracking.py
+# covers tracking), and MLflow's start-up would cost every stage ~2 s.
 SMOKE_OVERRIDES: dict[str, Any] = {
     "data.train_subset": 2048,
     "data.val_subset": 512,
@@ -47,6 +49,7 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "evaluation.iwae_samples": 10,
     "evaluation.probe_train_samples": 2000,
     "render.code_map_samples": 500,
+    "tracking.enabled": False,
 }
 
 

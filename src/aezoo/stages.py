@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from aezoo.data import Split, fetch_mnist, load_prepared, prepare_mnist, to_unit
 from aezoo.io import atomic_path, read_json, write_json
 
 if TYPE_CHECKING:
+    from aezoo.tracking import TrackedRun
     from aezoo.training import TrainingResult
 
 
@@ -72,22 +75,19 @@ def train(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir
     With tracking on, the variant's MLflow run gets its config, per-epoch losses and the
     model; its id goes to ``model_dir/mlflow_run.json`` for the evaluate and render stages.
     """
-    from aezoo import tracking  # MLflow and TensorFlow: imported only where needed
-    from aezoo.training import train_variant
+    from aezoo.training import train_variant  # TensorFlow: imported only where needed
 
     spec = params.variant(name)
     clean = load_prepared(data_dir / "clean.npz")
     inputs = load_inputs(params, spec.input, clean, data_dir)
     fresh_noise = params.corruption(spec.input) if spec.fresh_noise else None
-    with tracking.training_run(params, name, data_dir) as run:
+    with training_run(params, name, data_dir) as run:
         print(f"training {name} ({spec.family}, input: {spec.input})", flush=True)
         result = train_variant(
             name, spec, params, clean, inputs, fresh_noise, callbacks=run.epoch_callbacks()
         )
         write_training_outputs(result, clean, model_dir, report_dir)
-        example = tracking.input_example(params, name, data_dir)
-        run.log_model(result.parts.autoencoder, example, model_dir / "autoencoder.keras")
-        run.save_record(model_dir)
+        run.log_trained_model(params, result.parts.autoencoder, data_dir, model_dir)
     print(
         f"{name}: {result.facts['parameters']:,} parameters, {result.facts['epochs']} epochs, "
         f"{result.facts['wall_seconds']:.0f}s, val_loss {result.facts['final_val_loss']:.5f}"
@@ -124,11 +124,10 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
 
     With tracking on, every number goes into the variant's run as ``test.<key>``.
     """
-    from aezoo import tracking  # MLflow and TensorFlow: imported only where needed
-    from aezoo.evaluation import evaluate_variant, load_models
+    from aezoo.evaluation import evaluate_variant, load_models  # TensorFlow: only here
 
     spec = params.variant(name)
-    run = tracking.variant_run(params, name, data_dir, model_dir, report_dir)
+    run = variant_run(params, name, data_dir, model_dir, report_dir)
     clean = load_prepared(data_dir / "clean.npz")
     inputs = load_inputs(params, spec.input, clean, data_dir)
     models = load_models(model_dir)
@@ -142,7 +141,7 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
         result["train_seconds"] = facts["wall_seconds"]
     write_json(report_dir / "metrics.json", result)
     logged = read_json(report_dir / "metrics.json")  # as written: plain floats, nulls
-    run.log_metrics(tracking.numeric(tracking.flatten(logged, "test")))
+    run.log_test_metrics(logged)
     quality = result["reconstruction"]
     print(
         f"{name}: test MSE {quality['mse']:.4f}, BCE {quality['bce']:.4f}, "
@@ -154,9 +153,45 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
 
 def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> Path:
     """Draw one variant's figures; with tracking on, log them into its run as ``figures/``."""
-    from aezoo import rendering, tracking  # MLflow and TensorFlow: imported only where needed
+    from aezoo import rendering  # TensorFlow: imported only where needed
 
-    run = tracking.variant_run(params, name, data_dir, model_dir, report_dir)
+    run = variant_run(params, name, data_dir, model_dir, report_dir)
     figure_dir = rendering.render(params, name, data_dir, model_dir, report_dir)
     run.log_artifacts(figure_dir, "figures")
     return figure_dir
+
+
+# ---------------------------------------------------------------- tracking, when on
+
+
+class NoRun:
+    """Stands in for an MLflow run when tracking is off: every call does nothing."""
+
+    def __getattr__(self, _name: str) -> Callable[..., Any]:
+        return lambda *args, **kwargs: [] if _name == "epoch_callbacks" else None
+
+
+@contextmanager
+def training_run(params: Params, name: str, data_dir: Path) -> Iterator[TrackedRun | NoRun]:
+    """The variant's new MLflow run (``tracking.training_run``), or a ``NoRun`` when off.
+
+    With tracking off MLflow is not even imported: that saves every stage ~2 s.
+    """
+    if not params.tracking.enabled:
+        yield NoRun()
+        return
+    from aezoo import tracking
+
+    with tracking.training_run(params, name, data_dir) as run:
+        yield run
+
+
+def variant_run(
+    params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path
+) -> TrackedRun | NoRun:
+    """The run the train stage created for ``name`` (``tracking.variant_run``), or a ``NoRun``."""
+    if not params.tracking.enabled:
+        return NoRun()
+    from aezoo import tracking
+
+    return tracking.variant_run(params, name, data_dir, model_dir, report_dir)

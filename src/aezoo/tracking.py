@@ -364,6 +364,18 @@ class TrackedRun:
         self.tracker.write(log)
         self.set_tags({"model_sha256": file_sha256(model_path)})
 
+    def log_test_metrics(self, metrics: Mapping[str, Any]) -> None:
+        """The evaluate stage's metrics (as ``metrics.json`` holds them) as ``test.<key>``."""
+        self.log_metrics(numeric(flatten(metrics, "test")))
+
+    def log_trained_model(
+        self, params: Params, model: Any, data_dir: Path, model_dir: Path
+    ) -> None:
+        """The train stage's model logging: the autoencoder, then the run record."""
+        model_path = model_dir / "autoencoder.keras"
+        self.log_model(model, input_example(params, self.name, data_dir), model_path)
+        self.save_record(model_dir)
+
     def end(self, status: str) -> None:
         self.tracker.write(lambda: self.tracker.client.set_terminated(self.run_id, status))
 
@@ -392,34 +404,22 @@ class KerasFlavor:
         mlflow.keras.save_model(path=path, **kwargs)
 
 
-class NoRun:
-    """Stands in for a run when tracking is off: every call does nothing."""
-
-    def __getattr__(self, _name: str) -> Callable[..., Any]:
-        return lambda *args, **kwargs: [] if _name == "epoch_callbacks" else None
-
-
 # ------------------------------------------------------------- what the stages call
 
 
-def connect(config: TrackingConfig) -> Tracker | None:
-    """The tracker, or None when ``tracking.enabled`` is false; checks a server first."""
-    if not config.enabled:
-        return None
+def connect(config: TrackingConfig) -> Tracker:
+    """The tracker of the resolved store; checks a tracking server first."""
     return Tracker(config, resolve_store())
 
 
 @contextmanager
-def training_run(params: Params, name: str, data_dir: Path) -> Iterator[TrackedRun | NoRun]:
+def training_run(params: Params, name: str, data_dir: Path) -> Iterator[TrackedRun]:
     """A new run for training ``name``; it ends FINISHED, or FAILED if the block raises.
 
     Connects (and checks a tracking server) before the block, so no training starts
     against a store that is down.
     """
     tracker = connect(params.tracking)
-    if tracker is None:
-        yield NoRun()
-        return
     values, tags = describe(params, name, data_dir)
     run = tracker.start(name, values, tags)
     print(f"tracking: run {run.run_id} ({name}) in {tracker.store.uri}", flush=True)
@@ -433,7 +433,7 @@ def training_run(params: Params, name: str, data_dir: Path) -> Iterator[TrackedR
 
 def variant_run(
     params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path
-) -> TrackedRun | NoRun:
+) -> TrackedRun:
     """The run the train stage created for ``name``, to log more into.
 
     It is read from ``model_dir/mlflow_run.json``. When that file is missing (a model
@@ -442,8 +442,6 @@ def variant_run(
     ``history.csv``, the model), so that repeating a stage never adds a stray run.
     """
     tracker = connect(params.tracking)
-    if tracker is None:
-        return NoRun()
     record = model_dir / RUN_FILE
     if record.is_file():
         run_id = read_json(record)["run_id"]
