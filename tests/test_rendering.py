@@ -22,7 +22,8 @@ EPOCHS = {"dense16": 2, "conv_denoise": 1, "vae2d": 3}
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory, prepared_small, base_params):
-    """A dense, a conv denoiser and a 2-D VAE, trained briefly on the small subset, rendered."""
+    """A dense, a conv denoiser and a 2-D VAE, trained briefly on the small subset,
+    evaluated and rendered."""
     raw = copy.deepcopy(base_params)
     raw["variants"] = {
         name: {**raw["variants"][name], "epochs": epochs, "batch_size": 64}
@@ -45,8 +46,10 @@ def zoo(tmp_path_factory, prepared_small, base_params):
         params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json"
     )
     for name in params.variants:
-        stages.train(params, name, data, work / "models" / name, work / "reports" / name)
-        rendering.render(params, name, data, work / "models" / name, work / "reports" / name)
+        models, report = work / "models" / name, work / "reports" / name
+        stages.train(params, name, data, models, report)
+        stages.evaluate(params, name, data, models, report)  # the arrays render draws
+        rendering.render(params, name, data, models, report)
     return params, work
 
 
@@ -133,7 +136,8 @@ def test_render_is_deterministic(zoo, tmp_path):
     params, work = zoo
     again = tmp_path / "dense16"
     again.mkdir()
-    shutil.copy(work / "reports" / "dense16" / "history.csv", again / "history.csv")
+    for file in ("history.csv", stages.TEST_OUTPUTS):
+        shutil.copy(work / "reports" / "dense16" / file, again / file)
     rendering.render(params, "dense16", work / "data", work / "models" / "dense16", again)
     for path in figures_of(work, "dense16").iterdir():
         assert (again / "figures" / path.name).read_bytes() == path.read_bytes(), path.name
@@ -150,6 +154,45 @@ def test_missing_progress_is_named_and_keeps_old_figures(zoo, tmp_path):
     with pytest.raises(DataError, match=r"progress\.npz: no such file"):
         rendering.render(params, "dense16", work / "data", models, report)
     assert sorted(path.name for path in (report / "figures").iterdir()) == before
+
+
+def test_missing_test_outputs_are_named_with_the_stage_to_run(zoo, tmp_path):
+    params, work = zoo
+    report = tmp_path / "report"
+    shutil.copytree(work / "reports" / "conv_denoise", report)
+    (report / stages.TEST_OUTPUTS).unlink()
+    models = work / "models" / "conv_denoise"
+    with pytest.raises(DataError, match=r"test_outputs\.npz: no such file \(run the evaluate"):
+        rendering.render(params, "conv_denoise", work / "data", models, report)
+    with np.load(work / "reports" / "conv_denoise" / stages.TEST_OUTPUTS) as archive:
+        arrays = {key: archive[key] for key in archive.files if key != "triplet_outputs"}
+    np.savez(report / stages.TEST_OUTPUTS, **arrays)
+    with pytest.raises(DataError, match="missing the arrays triplet_outputs"):
+        rendering.render(params, "conv_denoise", work / "data", models, report)
+
+
+def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
+    """The render stage only draws: its process stays light (no TensorFlow start-up)."""
+    params, work = zoo
+    report = tmp_path / "vae2d"
+    shutil.copytree(work / "reports" / "vae2d", report)
+    config = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))
+    code = (
+        "import sys; from pathlib import Path; from aezoo import stages; "
+        "from aezoo.config import load_params; "
+        f"stages.render(load_params(Path({str(config)!r})), 'vae2d', Path({str(work / 'data')!r}), "
+        f"Path({str(work / 'models' / 'vae2d')!r}), Path({str(report)!r})); "
+        "heavy = sorted({'tensorflow', 'keras', 'sklearn', 'mlflow'} & set(sys.modules)); "
+        "print('heavy:', heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "heavy: []" in result.stdout
+    assert len(list((report / "figures").iterdir())) == len(
+        rendering.expected_figures(params, "vae2d")
+    )
 
 
 def test_missing_history_fails_cleanly_from_the_command_line(zoo, tmp_path):
