@@ -33,7 +33,14 @@ def zoo(tmp_path_factory, prepared_small, base_params):
     )
     for name in params.variants:
         stages.train(params, name, data, work / "models" / name, work / "reports" / name)
-        stages.evaluate(params, name, data, work / "models" / name, work / "reports" / name)
+        stages.evaluate(
+            params,
+            name,
+            data,
+            work / "models" / name,
+            work / "reports" / name,
+            test_outputs=work / "test_outputs" / f"{name}.npz",
+        )
     return params, work
 
 
@@ -62,7 +69,7 @@ def test_plain_variant_has_reconstruction_probe_and_pca_baseline(zoo):
 )
 def test_test_outputs_hold_what_the_figures_show(zoo, name, specific):
     params, work = zoo
-    with np.load(work / "reports" / name / stages.TEST_OUTPUTS) as archive:
+    with np.load(work / "test_outputs" / f"{name}.npz") as archive:
         arrays = {key: archive[key] for key in archive.files}
     assert specific <= set(arrays)
     test = load_prepared(work / "data" / "clean.npz")["test"]
@@ -117,4 +124,11 @@ def test_missing_model_is_named(tmp_path, prepared_small, raw_params):
 
     params = parse_params(raw_params)
     with pytest.raises(DataError, match=r"autoencoder\.keras: no such file"):
-        stages.evaluate(params, "dense16", prepared_small, tmp_path / "none", tmp_path)
+        stages.evaluate(
+            params,
+            "dense16",
+            prepared_small,
+            tmp_path / "none",
+            tmp_path,
+            test_outputs=tmp_path / "dense16.npz",
+        )

@@ -48,9 +48,14 @@ def zoo(tmp_path_factory, prepared_small, base_params):
     for name in params.variants:
         models, report = work / "models" / name, work / "reports" / name
         stages.train(params, name, data, models, report)
-        stages.evaluate(params, name, data, models, report)  # the arrays render draws
-        rendering.render(params, name, data, models, report)
+        stages.evaluate(params, name, data, models, report, test_outputs=outputs(work, name))
+        rendering.render(params, name, data, models, report, outputs(work, name))
     return params, work
+
+
+def outputs(work: Path, name: str) -> Path:
+    """The evaluate stage's arrays for the render stage."""
+    return work / "test_outputs" / f"{name}.npz"
 
 
 def figures_of(work: Path, name: str) -> Path:
@@ -136,9 +141,9 @@ def test_render_is_deterministic(zoo, tmp_path):
     params, work = zoo
     again = tmp_path / "dense16"
     again.mkdir()
-    for file in ("history.csv", stages.TEST_OUTPUTS):
-        shutil.copy(work / "reports" / "dense16" / file, again / file)
-    rendering.render(params, "dense16", work / "data", work / "models" / "dense16", again)
+    shutil.copy(work / "reports" / "dense16" / "history.csv", again / "history.csv")
+    models = work / "models" / "dense16"
+    rendering.render(params, "dense16", work / "data", models, again, outputs(work, "dense16"))
     for path in figures_of(work, "dense16").iterdir():
         assert (again / "figures" / path.name).read_bytes() == path.read_bytes(), path.name
 
@@ -152,7 +157,7 @@ def test_missing_progress_is_named_and_keeps_old_figures(zoo, tmp_path):
     shutil.copytree(work / "reports" / "dense16", report)
     before = sorted(path.name for path in (report / "figures").iterdir())
     with pytest.raises(DataError, match=r"progress\.npz: no such file"):
-        rendering.render(params, "dense16", work / "data", models, report)
+        rendering.render(params, "dense16", work / "data", models, report, outputs(work, "dense16"))
     assert sorted(path.name for path in (report / "figures").iterdir()) == before
 
 
@@ -160,15 +165,14 @@ def test_missing_test_outputs_are_named_with_the_stage_to_run(zoo, tmp_path):
     params, work = zoo
     report = tmp_path / "report"
     shutil.copytree(work / "reports" / "conv_denoise", report)
-    (report / stages.TEST_OUTPUTS).unlink()
-    models = work / "models" / "conv_denoise"
-    with pytest.raises(DataError, match=r"test_outputs\.npz: no such file \(run the evaluate"):
-        rendering.render(params, "conv_denoise", work / "data", models, report)
-    with np.load(work / "reports" / "conv_denoise" / stages.TEST_OUTPUTS) as archive:
+    models, arrays_file = work / "models" / "conv_denoise", tmp_path / "conv_denoise.npz"
+    with pytest.raises(DataError, match=r"conv_denoise\.npz: no such file \(run the evaluate"):
+        rendering.render(params, "conv_denoise", work / "data", models, report, arrays_file)
+    with np.load(outputs(work, "conv_denoise")) as archive:
         arrays = {key: archive[key] for key in archive.files if key != "triplet_outputs"}
-    np.savez(report / stages.TEST_OUTPUTS, **arrays)
+    np.savez(arrays_file, **arrays)
     with pytest.raises(DataError, match="missing the arrays triplet_outputs"):
-        rendering.render(params, "conv_denoise", work / "data", models, report)
+        rendering.render(params, "conv_denoise", work / "data", models, report, arrays_file)
 
 
 def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
@@ -181,7 +185,8 @@ def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
         "import sys; from pathlib import Path; from aezoo import stages; "
         "from aezoo.config import load_params; "
         f"stages.render(load_params(Path({str(config)!r})), 'vae2d', Path({str(work / 'data')!r}), "
-        f"Path({str(work / 'models' / 'vae2d')!r}), Path({str(report)!r})); "
+        f"Path({str(work / 'models' / 'vae2d')!r}), Path({str(report)!r}), "
+        f"test_outputs=Path({str(outputs(work, 'vae2d'))!r})); "
         "heavy = sorted({'tensorflow', 'keras', 'sklearn', 'mlflow'} & set(sys.modules)); "
         "print('heavy:', heavy)"
     )

@@ -2,7 +2,7 @@
 
 It only draws, without TensorFlow or scikit-learn: what needs the model or a fit (the
 reconstructions shown, code maps, a VAE's decodings) is computed by the evaluate stage
-(``evaluation.figure_arrays``) and read from its ``test_outputs.npz``.
+(``evaluation.figure_arrays``) and read from its test outputs file.
 
 Every figure is titled with the variant's name and labelled; images are drawn as one tiled
 mosaic per figure (fast, and the pixels are the model's). Figures are matplotlib ``Figure``
@@ -128,7 +128,7 @@ def read_progress(path: Path) -> dict[str, np.ndarray]:
 
 
 def read_test_outputs(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
-    """The evaluate stage's ``test_outputs.npz``; a missing file or array is named."""
+    """The evaluate stage's test outputs (``.npz``); a missing file or array is named."""
     try:
         with np.load(path) as archive:
             missing = [key for key in required if key not in archive]
@@ -427,20 +427,27 @@ def expected_figures(params: Params, name: str) -> list[str]:
     return names
 
 
-def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> Path:
+def render(
+    params: Params,
+    name: str,
+    data_dir: Path,
+    model_dir: Path,
+    report_dir: Path,
+    test_outputs: Path,
+) -> Path:
     """Draw every figure of one evaluated variant into ``report_dir/figures``; return that path.
 
     Only drawing happens here: the model's outputs and the code maps come from the evaluate
-    stage's ``test_outputs.npz``, the progress frames and losses from the train stage. The
+    stage's ``test_outputs`` file, the progress frames and losses from the train stage. The
     directory is replaced whole, so it holds exactly this run's figures.
     """
-    from aezoo.stages import TEST_OUTPUTS, load_inputs
+    from aezoo.stages import load_inputs
 
     spec = params.variant(name)
     config = params.render
     history = read_history(report_dir / "history.csv")
     progress = read_progress(model_dir / "progress.npz")
-    outputs = read_test_outputs(report_dir / TEST_OUTPUTS, required_outputs(spec))
+    outputs = read_test_outputs(test_outputs, required_outputs(spec))
     clean = load_prepared(data_dir / "clean.npz")
     test, test_inputs = clean["test"], load_inputs(params, spec.input, clean, data_dir)["test"].x
 

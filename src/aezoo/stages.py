@@ -19,8 +19,6 @@ from aezoo.config import Params
 from aezoo.data import Split, fetch_mnist, load_prepared, prepare_mnist, to_unit_float
 from aezoo.io import atomic_path, read_json, write_json
 
-TEST_OUTPUTS = "test_outputs.npz"  # evaluate's arrays for the render stage (in its reports)
-
 if TYPE_CHECKING:
     from aezoo.tracking import TrackedRun
     from aezoo.training import TrainingResult
@@ -121,9 +119,17 @@ def write_training_outputs(
     write_json(report_dir / "train.json", result.facts)
 
 
-def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> None:
-    """Measure one trained variant on the test split; write ``metrics.json``, and
-    ``test_outputs.npz``: what the render stage draws that needs the model.
+def evaluate(
+    params: Params,
+    name: str,
+    data_dir: Path,
+    model_dir: Path,
+    report_dir: Path,
+    *,
+    test_outputs: Path,
+) -> None:
+    """Measure one trained variant on the test split; write ``metrics.json``, and to
+    ``test_outputs`` (an ``.npz``) what the render stage draws that needs the model.
 
     With tracking on, every number goes into the variant's run as ``test.<key>``.
     """
@@ -143,7 +149,7 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
         result["epochs"] = facts["epochs"]
         result["train_seconds"] = facts["wall_seconds"]
     write_json(report_dir / "metrics.json", result)
-    with atomic_path(report_dir / TEST_OUTPUTS) as temporary:
+    with atomic_path(test_outputs) as temporary:
         np.savez(temporary, **figure_arrays(spec, params, models, clean, inputs))
     logged = read_json(report_dir / "metrics.json")  # as written: plain floats, nulls
     run.log_test_metrics(logged)
@@ -156,12 +162,21 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
     )
 
 
-def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> Path:
-    """Draw one variant's figures; with tracking on, log them into its run as ``figures/``."""
+def render(
+    params: Params,
+    name: str,
+    data_dir: Path,
+    model_dir: Path,
+    report_dir: Path,
+    *,
+    test_outputs: Path,
+) -> Path:
+    """Draw one variant's figures from the evaluate stage's ``test_outputs`` and the train
+    stage's outputs; with tracking on, log them into its run as ``figures/``."""
     from aezoo import rendering  # matplotlib and Pillow: imported only where needed
 
     run = variant_run(params, name, data_dir, model_dir, report_dir)
-    figure_dir = rendering.render(params, name, data_dir, model_dir, report_dir)
+    figure_dir = rendering.render(params, name, data_dir, model_dir, report_dir, test_outputs)
     run.log_artifacts(figure_dir, "figures")
     return figure_dir
 
