@@ -5,7 +5,7 @@ from aezoo.cli import run_variant_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_variant_stage(__doc__, stages.render, argv)
+    run_variant_stage(__doc__, stages.render, argv, test_outputs=True)
 
 
 if __name__ == "__main__":

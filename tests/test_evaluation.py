@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from aezoo import stages
@@ -32,7 +33,14 @@ def zoo(tmp_path_factory, prepared_small, base_params):
     )
     for name in params.variants:
         stages.train(params, name, data, work / "models" / name, work / "reports" / name)
-        stages.evaluate(params, name, data, work / "models" / name, work / "reports" / name)
+        stages.evaluate(
+            params,
+            name,
+            data,
+            work / "models" / name,
+            work / "reports" / name,
+            test_outputs=work / "test_outputs" / f"{name}.npz",
+        )
     return params, work
 
 
@@ -49,6 +57,36 @@ def test_plain_variant_has_reconstruction_probe_and_pca_baseline(zoo):
     assert result["baselines"]["pca"]["components"] == 16
     assert result["parameters"] == 25888 and result["epochs"] == 2
     assert "corrupted_input" not in result and "vae" not in result
+
+
+@pytest.mark.parametrize(
+    ("name", "specific"),
+    [
+        ("dense16", {"code_map_pca", "code_map_pca_explained", "code_map_tsne"}),
+        ("conv_denoise", {"triplet_indices", "triplet_outputs", "code_map_tsne"}),
+        ("vae", {"samples", "interpolation", "interpolation_pairs", "code_map_tsne"}),
+    ],
+)
+def test_test_outputs_hold_what_the_figures_show(zoo, name, specific):
+    params, work = zoo
+    with np.load(work / "test_outputs" / f"{name}.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    assert specific <= set(arrays)
+    test = load_prepared(work / "data" / "clean.npz")["test"]
+    chosen = arrays["grid_indices"]
+    assert list(test.y[chosen]) == list(range(params.render.grid_digits))  # first of each class
+    assert arrays["grid_outputs"].shape == (len(chosen), 28, 28)
+    assert np.isfinite(arrays["grid_outputs"]).all()
+    count = min(params.render.code_map_samples, len(test))
+    np.testing.assert_array_equal(arrays["code_map_labels"], test.y[:count])
+    if "code_map_tsne" in arrays:
+        assert arrays["code_map_tsne"].shape == arrays["code_map_pca"].shape == (count, 2)
+        assert 0 < float(arrays["code_map_pca_explained"]) <= 1
+    if name == "vae":
+        side, steps = params.render.vae_grid_side, params.render.interpolation_steps
+        assert arrays["samples"].shape == (side * side, 28, 28)
+        pairs = arrays["interpolation_pairs"]
+        assert arrays["interpolation"].shape == (len(pairs), steps, 28, 28) and len(pairs) == 4
 
 
 def test_denoiser_reports_input_quality_gain_and_classical_baselines(zoo):
@@ -86,4 +124,11 @@ def test_missing_model_is_named(tmp_path, prepared_small, raw_params):
 
     params = parse_params(raw_params)
     with pytest.raises(DataError, match=r"autoencoder\.keras: no such file"):
-        stages.evaluate(params, "dense16", prepared_small, tmp_path / "none", tmp_path)
+        stages.evaluate(
+            params,
+            "dense16",
+            prepared_small,
+            tmp_path / "none",
+            tmp_path,
+            test_outputs=tmp_path / "dense16.npz",
+        )

@@ -22,7 +22,8 @@ EPOCHS = {"dense16": 2, "conv_denoise": 1, "vae2d": 3}
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory, prepared_small, base_params):
-    """A dense, a conv denoiser and a 2-D VAE, trained briefly on the small subset, rendered."""
+    """A dense, a conv denoiser and a 2-D VAE, trained briefly on the small subset,
+    evaluated and rendered."""
     raw = copy.deepcopy(base_params)
     raw["variants"] = {
         name: {**raw["variants"][name], "epochs": epochs, "batch_size": 64}
@@ -45,9 +46,16 @@ def zoo(tmp_path_factory, prepared_small, base_params):
         params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json"
     )
     for name in params.variants:
-        stages.train(params, name, data, work / "models" / name, work / "reports" / name)
-        rendering.render(params, name, data, work / "models" / name, work / "reports" / name)
+        models, report = work / "models" / name, work / "reports" / name
+        stages.train(params, name, data, models, report)
+        stages.evaluate(params, name, data, models, report, test_outputs=outputs(work, name))
+        rendering.render(params, name, data, models, report, outputs(work, name))
     return params, work
+
+
+def outputs(work: Path, name: str) -> Path:
+    """The evaluate stage's arrays for the render stage."""
+    return work / "test_outputs" / f"{name}.npz"
 
 
 def figures_of(work: Path, name: str) -> Path:
@@ -134,7 +142,8 @@ def test_render_is_deterministic(zoo, tmp_path):
     again = tmp_path / "dense16"
     again.mkdir()
     shutil.copy(work / "reports" / "dense16" / "history.csv", again / "history.csv")
-    rendering.render(params, "dense16", work / "data", work / "models" / "dense16", again)
+    models = work / "models" / "dense16"
+    rendering.render(params, "dense16", work / "data", models, again, outputs(work, "dense16"))
     for path in figures_of(work, "dense16").iterdir():
         assert (again / "figures" / path.name).read_bytes() == path.read_bytes(), path.name
 
@@ -148,8 +157,47 @@ def test_missing_progress_is_named_and_keeps_old_figures(zoo, tmp_path):
     shutil.copytree(work / "reports" / "dense16", report)
     before = sorted(path.name for path in (report / "figures").iterdir())
     with pytest.raises(DataError, match=r"progress\.npz: no such file"):
-        rendering.render(params, "dense16", work / "data", models, report)
+        rendering.render(params, "dense16", work / "data", models, report, outputs(work, "dense16"))
     assert sorted(path.name for path in (report / "figures").iterdir()) == before
+
+
+def test_missing_test_outputs_are_named_with_the_stage_to_run(zoo, tmp_path):
+    params, work = zoo
+    report = tmp_path / "report"
+    shutil.copytree(work / "reports" / "conv_denoise", report)
+    models, arrays_file = work / "models" / "conv_denoise", tmp_path / "conv_denoise.npz"
+    with pytest.raises(DataError, match=r"conv_denoise\.npz: no such file \(run the evaluate"):
+        rendering.render(params, "conv_denoise", work / "data", models, report, arrays_file)
+    with np.load(outputs(work, "conv_denoise")) as archive:
+        arrays = {key: archive[key] for key in archive.files if key != "triplet_outputs"}
+    np.savez(arrays_file, **arrays)
+    with pytest.raises(DataError, match="missing the arrays triplet_outputs"):
+        rendering.render(params, "conv_denoise", work / "data", models, report, arrays_file)
+
+
+def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
+    """The render stage only draws: its process stays light (no TensorFlow start-up)."""
+    params, work = zoo
+    report = tmp_path / "vae2d"
+    shutil.copytree(work / "reports" / "vae2d", report)
+    config = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))
+    code = (
+        "import sys; from pathlib import Path; from aezoo import stages; "
+        "from aezoo.config import load_params; "
+        f"stages.render(load_params(Path({str(config)!r})), 'vae2d', Path({str(work / 'data')!r}), "
+        f"Path({str(work / 'models' / 'vae2d')!r}), Path({str(report)!r}), "
+        f"test_outputs=Path({str(outputs(work, 'vae2d'))!r})); "
+        "heavy = sorted({'tensorflow', 'keras', 'sklearn', 'mlflow'} & set(sys.modules)); "
+        "print('heavy:', heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "heavy: []" in result.stdout
+    assert len(list((report / "figures").iterdir())) == len(
+        rendering.expected_figures(params, "vae2d")
+    )
 
 
 def test_missing_history_fails_cleanly_from_the_command_line(zoo, tmp_path):

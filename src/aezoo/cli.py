@@ -15,7 +15,7 @@ from typing import NoReturn
 from aezoo.config import Params, load_params
 from aezoo.errors import AezooError
 
-VariantStage = Callable[[Params, str, Path, Path, Path], object]
+VariantStage = Callable[..., object]  # (params, name, data_dir, model_dir, report_dir, ...)
 
 
 def stage_parser(description: str | None) -> argparse.ArgumentParser:
@@ -65,22 +65,40 @@ def peak_memory_mib() -> float:
 
 
 def run_variant_stage(
-    description: str | None, stage: VariantStage, argv: list[str] | None = None
+    description: str | None,
+    stage: VariantStage,
+    argv: list[str] | None = None,
+    *,
+    test_outputs: bool = False,
 ) -> None:
     """Parse a per-variant stage's arguments and run ``stage`` on that variant.
 
     ``stage(params, name, data_dir, model_dir, report_dir)`` gets the variant's own model and
-    report directories (``<models>/<name>``, ``<reports>/<name>``).
+    report directories (``<models>/<name>``, ``<reports>/<name>``); with ``test_outputs``
+    also ``test_outputs=<outputs>/<name>.npz``, the arrays evaluate writes and render draws.
     """
     parser = stage_parser(description)
     parser.add_argument("name", help="a key of variants: in params.yaml")
     parser.add_argument("--data", type=Path, default=Path("data/prepared"))
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--reports", type=Path, default=Path("reports/variants"))
+    if test_outputs:
+        parser.add_argument(
+            "--outputs",
+            type=Path,
+            default=Path("data/test_outputs"),
+            help="directory of <name>.npz: the model's outputs that the figures show",
+        )
     args = parser.parse_args(argv)
+    extra = {"test_outputs": args.outputs / f"{args.name}.npz"} if test_outputs else {}
     run_stage(
         args.params,
         lambda params: stage(
-            params, args.name, args.data, args.models / args.name, args.reports / args.name
+            params,
+            args.name,
+            args.data,
+            args.models / args.name,
+            args.reports / args.name,
+            **extra,
         ),
     )

@@ -15,19 +15,26 @@ from typing import Any
 import keras
 import numpy as np
 from scipy import ndimage
+from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from aezoo import metrics
-from aezoo.config import EvaluationConfig, Params
+from aezoo.config import IMAGE_SIDE, EvaluationConfig, Params
 from aezoo.data import Split, to_unit_float
 from aezoo.errors import DataError
 from aezoo.models import PIXELS, AnyVariant
 
 NEAR_ZERO = 1e-3  # a code unit this close to 0 counts as silent (sparsity)
 PROBE_SEED = 0
+TRIPLET_ROWS = 10  # seed 000's denoising grid: 10 rows of grid_digits triplets (10 x 30)
+INTERPOLATION_PAIRS = ((0, 6), (1, 7), (3, 8), (4, 9))  # digit classes to morph between
+MANIFOLD_QUANTILES = (0.05, 0.95)  # the 2-D manifold grid spans these Gaussian quantiles
+TSNE_PERPLEXITY = 30
+TSNE_ITERATIONS = 500  # enough for a few thousand points; half the default's time
+TSNE_INPUT_DIMS = 50  # codes wider than this are reduced by PCA before t-SNE
 
 
 @dataclass(frozen=True)
@@ -278,3 +285,105 @@ def evaluate_variant(
     step("baselines")
     result["reference"] = dict(spec.reference)
     return result
+
+
+# ------------------------------------------------------ what the render stage draws
+
+
+def code_map_points(codes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """2-D views of codes for the code map: the codes themselves when they are 2-D, else
+    their first two principal components (with the variance they explain) and a t-SNE."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    count, width = codes.shape
+    if width == 2:
+        return {"code_map_points": codes.astype(np.float32)}
+    pca = PCA(n_components=2, random_state=seed).fit(codes)
+    reduced = codes
+    if width > TSNE_INPUT_DIMS:
+        reduced = PCA(min(TSNE_INPUT_DIMS, count), random_state=seed).fit_transform(codes)
+    tsne = TSNE(
+        n_components=2,
+        perplexity=min(TSNE_PERPLEXITY, (count - 1) / 3),
+        max_iter=TSNE_ITERATIONS,
+        init="pca",
+        random_state=seed,
+    )
+    # One OpenMP thread: the same result, and far faster on a busy machine (no spinning).
+    with threadpool_limits(1):
+        embedded = tsne.fit_transform(reduced)
+    return {
+        "code_map_pca": pca.transform(codes).astype(np.float32),
+        "code_map_pca_explained": np.float64(pca.explained_variance_ratio_.sum()),
+        "code_map_tsne": embedded.astype(np.float32),
+    }
+
+
+def _images(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """A model's image output as ``(n, 28, 28)`` float32."""
+    output = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return np.asarray(output, np.float32).reshape(len(inputs), IMAGE_SIDE, IMAGE_SIDE)
+
+
+def figure_arrays(
+    spec: AnyVariant,
+    params: Params,
+    models: LoadedModels,
+    clean: dict[str, Split],
+    inputs: dict[str, Split],
+) -> dict[str, np.ndarray]:
+    """Everything the render stage draws that needs the model or a fit, as arrays.
+
+    Reconstructions of fixed test digits (the first of each class, as in the seeds; 10 rows
+    of them for a denoiser's triplet grid), the code map of the first
+    ``render.code_map_samples`` test inputs, and for a VAE decoded prior samples,
+    interpolations between test digits and, for a 2-D code, the latent manifold.
+    """
+    from aezoo.training import progress_digits
+
+    config, seed, batch = params.render, params.training.seed, params.evaluation.batch_size
+    test, test_inputs = clean["test"], inputs["test"].x
+    chosen = progress_digits(test.y, config.grid_digits)
+    arrays = {
+        "grid_indices": chosen,
+        "grid_outputs": _images(models.autoencoder, as_model_input(test_inputs[chosen]), batch),
+    }
+    if spec.denoising:
+        chosen = progress_digits(test.y, TRIPLET_ROWS * config.grid_digits)
+        arrays["triplet_indices"] = chosen
+        arrays["triplet_outputs"] = _images(
+            models.autoencoder, as_model_input(test_inputs[chosen]), batch
+        )
+
+    shown = slice(0, config.code_map_samples)
+    codes = codes_of(models.encoder, test_inputs[shown], batch)
+    arrays["code_map_labels"] = test.y[shown]
+    arrays["code_width"] = np.int64(codes.shape[1])
+    arrays |= code_map_points(codes, seed)
+
+    if spec.family == "vae":
+        side, steps = config.vae_grid_side, config.interpolation_steps
+        prior = np.random.default_rng(seed).standard_normal((side * side, spec.code_size))
+        arrays["samples"] = _images(models.decoder, prior.astype(np.float32), batch)
+
+        first_of_class = {int(test.y[i]): i for i in progress_digits(test.y, 10)}
+        pairs = [pair for pair in INTERPOLATION_PAIRS if set(pair) <= set(first_of_class)]
+        ends = codes_of(
+            models.encoder, test.x[[first_of_class[d] for p in pairs for d in p]], batch
+        )
+        starts, stops = ends[0::2], ends[1::2]
+        fractions = np.linspace(0.0, 1.0, steps)[None, :, None]
+        line = starts[:, None] + fractions * (stops - starts)[:, None]  # (pairs, steps, code)
+        morphs = _images(models.decoder, line.reshape(-1, spec.code_size).astype(np.float32), batch)
+        arrays["interpolation"] = morphs.reshape(len(pairs), steps, IMAGE_SIDE, IMAGE_SIDE)
+        arrays["interpolation_pairs"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+        if spec.code_size == 2:
+            # As keras-io's vae.py: a grid of Gaussian quantiles, z[1] from high (top) to low.
+            grid = norm.ppf(np.linspace(*MANIFOLD_QUANTILES, config.manifold_side))
+            points = np.array([[x, y] for y in grid[::-1] for x in grid], dtype=np.float32)
+            decoded = _images(models.decoder, points, batch)
+            arrays["manifold"] = decoded.reshape(len(grid), len(grid), IMAGE_SIDE, IMAGE_SIDE)
+            arrays["manifold_grid"] = grid
+    return arrays

@@ -1,4 +1,8 @@
-"""The render stage: figures of one trained variant that read on their own.
+"""The render stage: figures of one evaluated variant that read on their own.
+
+It only draws, without TensorFlow or scikit-learn: what needs the model or a fit (the
+reconstructions shown, code maps, a VAE's decodings) is computed by the evaluate stage
+(``evaluation.figure_arrays``) and read from its test outputs file.
 
 Every figure is titled with the variant's name and labelled; images are drawn as one tiled
 mosaic per figure (fast, and the pixels are the model's). Figures are matplotlib ``Figure``
@@ -14,6 +18,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,21 +26,20 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
-from aezoo.config import IMAGE_SIDE, Params, RenderConfig
+from aezoo.config import IMAGE_SIDE, Params
 from aezoo.data import load_prepared, to_unit_float
 from aezoo.errors import DataError
 from aezoo.io import atomic_path
+
+if TYPE_CHECKING:
+    from aezoo.models import AnyVariant
 
 DPI = 100
 PNG_COLOURS = 256  # figures are stored as palette PNGs: a third of the size, same look
 CHAR_INCHES = 0.09  # width of a title character at 11 pt, generously
 PAD = 2  # pixels of gap between tiled digits
 GAP_SHADE = 0.35  # grey of those gaps, so black digit backgrounds stay apart
-TSNE_PERPLEXITY = 30
-TRIPLET_ROWS = 10  # seed 000's denoising grid: 10 rows of grid_digits triplets (10 x 30)
-TSNE_ITERATIONS = 500  # enough for a few thousand points; half the default's time
-TSNE_INPUT_DIMS = 50  # codes wider than this are reduced by PCA before t-SNE
-INTERPOLATION_PAIRS = ((0, 6), (1, 7), (3, 8), (4, 9))  # digit classes to morph between
+
 LOSS_NAMES = {
     "mse": "mean squared error",
     "bce": "binary cross-entropy",
@@ -121,6 +125,31 @@ def read_progress(path: Path) -> dict[str, np.ndarray]:
             return {key: archive[key] for key in required}
     except FileNotFoundError:
         raise DataError(f"{path}: no such file (run the train stage first)") from None
+
+
+def read_test_outputs(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
+    """The evaluate stage's test outputs (``.npz``); a missing file or array is named."""
+    try:
+        with np.load(path) as archive:
+            missing = [key for key in required if key not in archive]
+            if missing:
+                raise DataError(f"{path}: missing the arrays {', '.join(missing)}")
+            return {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file (run the evaluate stage first)") from None
+
+
+def required_outputs(spec: AnyVariant) -> list[str]:
+    """The arrays of ``test_outputs.npz`` that a variant's figures need."""
+    keys = ["grid_indices", "grid_outputs", "code_map_labels"]
+    keys += ["code_map_points"] if spec.code_size == 2 else CODE_MAP_PROJECTIONS
+    if spec.denoising:
+        keys += ["triplet_indices", "triplet_outputs"]
+    if spec.family == "vae":
+        keys += ["samples", "interpolation", "interpolation_pairs"]
+        if spec.code_size == 2:
+            keys += ["manifold", "manifold_grid"]
+    return keys
 
 
 # ---------------------------------------------------------------- image grids
@@ -246,55 +275,44 @@ def _scatter(axes, points: np.ndarray, labels: np.ndarray, title: str):
     return dots
 
 
-def code_map_figure(
-    name: str, codes: np.ndarray, labels: np.ndarray, code_name: str, seed: int
-) -> Figure:
-    """Test codes in 2-D, coloured by digit: as they are for a 2-D code, else PCA and t-SNE."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
+CODE_MAP_PROJECTIONS = ["code_map_pca", "code_map_pca_explained", "code_map_tsne"]
 
-    count, width = codes.shape
-    if width == 2:
+
+def code_map_figure(name: str, outputs: dict[str, np.ndarray], code_name: str) -> Figure:
+    """Test codes in 2-D, coloured by digit: as they are for a 2-D code, else PCA and t-SNE.
+
+    The points come from the evaluate stage (``evaluation.code_map_points``).
+    """
+    labels = outputs["code_map_labels"]
+    width = int(outputs["code_width"])
+    if "code_map_points" in outputs:
         figure = Figure(figsize=(6.0, 5.0), layout="constrained")
         axes = figure.add_subplot()
-        dots = _scatter(axes, codes, labels, f"the 2-D {code_name}, as it is")
+        dots = _scatter(axes, outputs["code_map_points"], labels, f"the 2-D {code_name}, as it is")
         axes.set_xlabel(f"{code_name}[0]")
         axes.set_ylabel(f"{code_name}[1]")
         panels = [axes]
     else:
         figure = Figure(figsize=(11.0, 5.0), layout="constrained")
         pca_axes, tsne_axes = figure.subplots(1, 2)
-        pca = PCA(n_components=2, random_state=seed).fit(codes)
-        explained = pca.explained_variance_ratio_.sum()
+        explained = float(outputs["code_map_pca_explained"])
         _scatter(
             pca_axes,
-            pca.transform(codes),
+            outputs["code_map_pca"],
             labels,
             f"PCA of the {width}-D {code_name} ({explained:.0%} of its variance)",
         )
         pca_axes.set_xlabel("principal component 1")
         pca_axes.set_ylabel("principal component 2")
-        reduced = codes
-        if width > TSNE_INPUT_DIMS:
-            reduced = PCA(min(TSNE_INPUT_DIMS, count), random_state=seed).fit_transform(codes)
-        tsne = TSNE(
-            n_components=2,
-            perplexity=min(TSNE_PERPLEXITY, (count - 1) / 3),
-            max_iter=TSNE_ITERATIONS,
-            init="pca",
-            random_state=seed,
+        dots = _scatter(
+            tsne_axes, outputs["code_map_tsne"], labels, f"t-SNE of the {width}-D {code_name}"
         )
-        # One OpenMP thread: the same result, and far faster on a busy machine (no spinning).
-        with threadpool_limits(1):
-            embedded = tsne.fit_transform(reduced)
-        dots = _scatter(tsne_axes, embedded, labels, f"t-SNE of the {width}-D {code_name}")
         tsne_axes.set_xlabel("t-SNE 1")
         tsne_axes.set_ylabel("t-SNE 2")
         panels = [pca_axes, tsne_axes]
     colorbar = figure.colorbar(dots, ax=panels, ticks=range(10))
     colorbar.set_label("digit label")
-    figure.suptitle(f"{name}: {count:,} test images in code space, coloured by digit")
+    figure.suptitle(f"{name}: {len(labels):,} test images in code space, coloured by digit")
     return figure
 
 
@@ -396,12 +414,6 @@ def save_gif(frames: list[Image.Image], path: Path, frame_ms: int) -> Path:
 # -------------------------------------------------------------------- the stage
 
 
-def _predict(model, codes_or_images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """A model's image output as ``(n, 28, 28)`` float32."""
-    output = model.predict(codes_or_images, batch_size=batch_size, verbose=0)
-    return np.asarray(output, np.float32).reshape(len(codes_or_images), IMAGE_SIDE, IMAGE_SIDE)
-
-
 def expected_figures(params: Params, name: str) -> list[str]:
     """The file names the render stage writes for a variant."""
     spec = params.variant(name)
@@ -415,45 +427,49 @@ def expected_figures(params: Params, name: str) -> list[str]:
     return names
 
 
-def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> Path:
-    """Draw every figure of one trained variant into ``report_dir/figures``; return that path.
+def render(
+    params: Params,
+    name: str,
+    data_dir: Path,
+    model_dir: Path,
+    report_dir: Path,
+    test_outputs: Path,
+) -> Path:
+    """Draw every figure of one evaluated variant into ``report_dir/figures``; return that path.
 
-    The directory is replaced whole, so it holds exactly this run's figures.
+    Only drawing happens here: the model's outputs and the code maps come from the evaluate
+    stage's ``test_outputs`` file, the progress frames and losses from the train stage. The
+    directory is replaced whole, so it holds exactly this run's figures.
     """
+    from aezoo.stages import load_inputs
+
     spec = params.variant(name)
     config = params.render
-    seed = params.training.seed
     history = read_history(report_dir / "history.csv")
     progress = read_progress(model_dir / "progress.npz")
-
-    from aezoo.evaluation import as_model_input, codes_of, load_models  # TensorFlow: only here
-    from aezoo.stages import load_inputs
-    from aezoo.training import progress_digits
-
-    models = load_models(model_dir)
+    outputs = read_test_outputs(test_outputs, required_outputs(spec))
     clean = load_prepared(data_dir / "clean.npz")
     test, test_inputs = clean["test"], load_inputs(params, spec.input, clean, data_dir)["test"].x
-    encode = lambda images: codes_of(models.encoder, images, batch_size=500)  # noqa: E731
 
     figure_dir = report_dir / "figures"
     with atomic_directory(figure_dir) as staging:
-        chosen = progress_digits(test.y, config.grid_digits)
+        chosen = outputs["grid_indices"]
         figure = reconstructions_figure(
             name,
             to_unit_float(test.x[chosen]),
             to_unit_float(test_inputs[chosen]) if spec.denoising else None,
-            _predict(models.autoencoder, as_model_input(test_inputs[chosen])),
+            outputs["grid_outputs"],
             test.y[chosen],
         )
         save_figure(figure, staging / "reconstructions.png")
         if spec.denoising:
-            chosen = progress_digits(test.y, TRIPLET_ROWS * config.grid_digits)
+            chosen = outputs["triplet_indices"]
             figure = triplets_figure(
                 name,
                 to_unit_float(test.x[chosen]),
                 to_unit_float(test_inputs[chosen]),
-                _predict(models.autoencoder, as_model_input(test_inputs[chosen])),
-                TRIPLET_ROWS,
+                outputs["triplet_outputs"],
+                rows=len(chosen) // config.grid_digits,
             )
             save_figure(figure, staging / "triplets.png")
         frames = progress_frames(name, progress, spec.denoising)
@@ -463,62 +479,23 @@ def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_di
             loss_label += " + L1 code penalty"
         save_figure(loss_figure(name, history, loss_label), staging / "loss.png")
 
-        shown = slice(0, config.code_map_samples)
         code_name = "z_mean" if spec.family == "vae" else "code"
         if spec.denoising:
             code_name += " of the corrupted input"
-        figure = code_map_figure(name, encode(test_inputs[shown]), test.y[shown], code_name, seed)
-        save_figure(figure, staging / "code_map.png")
+        save_figure(code_map_figure(name, outputs, code_name), staging / "code_map.png")
 
         if spec.family == "vae":
-            first_of_class = {int(test.y[i]): i for i in progress_digits(test.y, 10)}
-            pairs = [pair for pair in INTERPOLATION_PAIRS if set(pair) <= set(first_of_class)]
-            ends = encode(test.x[[first_of_class[digit] for pair in pairs for digit in pair]])
-            render_generative(name, models.decoder, ends, pairs, config, seed, staging)
+            side = config.vae_grid_side
+            samples = outputs["samples"].reshape(side, side, IMAGE_SIDE, IMAGE_SIDE)
+            save_figure(samples_figure(name, samples), staging / "samples.png")
+            pairs = [tuple(int(digit) for digit in pair) for pair in outputs["interpolation_pairs"]]
+            figure = interpolation_figure(
+                name, outputs["interpolation"], pairs, config.interpolation_steps
+            )
+            save_figure(figure, staging / "interpolation.png")
+            if spec.code_size == 2:
+                figure = manifold_figure(name, outputs["manifold"], outputs["manifold_grid"])
+                save_figure(figure, staging / "manifold.png")
     written = sorted(path.name for path in figure_dir.iterdir())
     print(f"{name}: {len(written)} figures in {figure_dir}: {', '.join(written)}")
     return figure_dir
-
-
-def render_generative(
-    name: str,
-    decoder,
-    ends: np.ndarray,
-    pairs: Sequence[tuple[int, int]],
-    config: RenderConfig,
-    seed: int,
-    out_dir: Path,
-) -> None:
-    """A VAE's generative figures: prior samples, interpolations, and the 2-D manifold.
-
-    ``ends`` holds the z_mean of each pair's two digits, in order (start, end, start, ...).
-    """
-    from scipy.stats import norm
-
-    code_size = ends.shape[1]
-    side = config.vae_grid_side
-    prior = np.random.default_rng(seed).standard_normal((side * side, code_size))
-    samples = _predict(decoder, prior.astype(np.float32))
-    save_figure(
-        samples_figure(name, samples.reshape(side, side, IMAGE_SIDE, IMAGE_SIDE)),
-        out_dir / "samples.png",
-    )
-
-    steps = config.interpolation_steps
-    starts, stops = ends[0::2], ends[1::2]
-    fractions = np.linspace(0.0, 1.0, steps)[None, :, None]
-    line = starts[:, None] + fractions * (stops - starts)[:, None]  # (pairs, steps, code)
-    morphs = _predict(decoder, line.reshape(-1, code_size).astype(np.float32))
-    save_figure(
-        interpolation_figure(
-            name, morphs.reshape(len(pairs), steps, IMAGE_SIDE, IMAGE_SIDE), pairs, steps
-        ),
-        out_dir / "interpolation.png",
-    )
-
-    if code_size == 2:
-        # As keras-io's vae.py: a grid of Gaussian quantiles, z[1] from high (top) to low.
-        grid = norm.ppf(np.linspace(0.05, 0.95, config.manifold_side))
-        points = np.array([[x, y] for y in grid[::-1] for x in grid], dtype=np.float32)
-        decoded = _predict(decoder, points).reshape(len(grid), len(grid), IMAGE_SIDE, IMAGE_SIDE)
-        save_figure(manifold_figure(name, decoded, grid), out_dir / "manifold.png")

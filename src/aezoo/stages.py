@@ -119,12 +119,21 @@ def write_training_outputs(
     write_json(report_dir / "train.json", result.facts)
 
 
-def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> None:
-    """Measure one trained variant on the test split; write ``metrics.json``.
+def evaluate(
+    params: Params,
+    name: str,
+    data_dir: Path,
+    model_dir: Path,
+    report_dir: Path,
+    *,
+    test_outputs: Path,
+) -> None:
+    """Measure one trained variant on the test split; write ``metrics.json``, and to
+    ``test_outputs`` (an ``.npz``) what the render stage draws that needs the model.
 
     With tracking on, every number goes into the variant's run as ``test.<key>``.
     """
-    from aezoo.evaluation import evaluate_variant, load_models  # TensorFlow: only here
+    from aezoo.evaluation import evaluate_variant, figure_arrays, load_models  # TensorFlow
 
     spec = params.variant(name)
     run = variant_run(params, name, data_dir, model_dir, report_dir)
@@ -140,6 +149,8 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
         result["epochs"] = facts["epochs"]
         result["train_seconds"] = facts["wall_seconds"]
     write_json(report_dir / "metrics.json", result)
+    with atomic_path(test_outputs) as temporary:
+        np.savez(temporary, **figure_arrays(spec, params, models, clean, inputs))
     logged = read_json(report_dir / "metrics.json")  # as written: plain floats, nulls
     run.log_test_metrics(logged)
     quality = result["reconstruction"]
@@ -151,12 +162,21 @@ def evaluate(params: Params, name: str, data_dir: Path, model_dir: Path, report_
     )
 
 
-def render(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir: Path) -> Path:
-    """Draw one variant's figures; with tracking on, log them into its run as ``figures/``."""
-    from aezoo import rendering  # TensorFlow: imported only where needed
+def render(
+    params: Params,
+    name: str,
+    data_dir: Path,
+    model_dir: Path,
+    report_dir: Path,
+    *,
+    test_outputs: Path,
+) -> Path:
+    """Draw one variant's figures from the evaluate stage's ``test_outputs`` and the train
+    stage's outputs; with tracking on, log them into its run as ``figures/``."""
+    from aezoo import rendering  # matplotlib and Pillow: imported only where needed
 
     run = variant_run(params, name, data_dir, model_dir, report_dir)
-    figure_dir = rendering.render(params, name, data_dir, model_dir, report_dir)
+    figure_dir = rendering.render(params, name, data_dir, model_dir, report_dir, test_outputs)
     run.log_artifacts(figure_dir, "figures")
     return figure_dir
 

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import mlflow
-import mlflow.keras
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
@@ -400,6 +399,8 @@ class KerasFlavor:
 
     @staticmethod
     def save_model(path: str, **kwargs: Any) -> None:
+        import mlflow.keras  # imports Keras and TensorFlow: only where a model is logged
+
         os.makedirs(path, exist_ok=True)
         mlflow.keras.save_model(path=path, **kwargs)
 
