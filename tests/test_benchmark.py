@@ -117,7 +117,11 @@ def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
                 ],
             }
         ],
-        "overheads": {"entry_point_seconds": {"train.py": 0.4}, "dvc_repro": "skipped"},
+        "overheads": {
+            "entry_point_seconds": {"train.py": 0.4},
+            "library_import_seconds": {"aezoo.training": 6.2},
+            "dvc_repro": "skipped",
+        },
     }
     write_report(report, tmp_path)
     assert json.loads((tmp_path / "benchmarks.json").read_text()) == report
@@ -126,6 +130,7 @@ def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
     assert "| dense16 | aezoo | spe=1 jit=off (eff. 1) | 3,000 |" in markdown
     assert "1.50x | ok |" in markdown and "Test CPU, 2 cores" in markdown
     assert "`python pipeline/train.py --help` | 0.40 |" in markdown
+    assert '`python -c "import aezoo.training"`: train (TensorFlow, Keras) | 6.20 |' in markdown
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no leftovers
 
 
@@ -142,6 +147,7 @@ def test_a_tiny_benchmark_measures_both_arms(raw_params, prepared_small, tmp_pat
         epochs=1,
         train_samples=512,
         time_dvc=False,
+        time_imports=False,  # library_import_seconds has its own, cheaper test
     )
     (variant,) = report["variants"]
     aezoo, plain = variant["arms"]
@@ -155,3 +161,10 @@ def test_a_tiny_benchmark_measures_both_arms(raw_params, prepared_small, tmp_pat
     assert aezoo["peak_rss_mib"] > 100
     assert "train.py" in report["overheads"]["entry_point_seconds"]
     assert "| dense16 | aezoo |" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_library_imports_are_timed_in_a_fresh_interpreter():
+    timings = benchmark.library_import_seconds({"aezoo.io": "a light module"}, repeats=1)
+    assert set(timings) == {"aezoo.io"} and 0 < timings["aezoo.io"] < 30
+    with pytest.raises(BenchmarkError, match=r"import aezoo\.no_such_module failed"):
+        benchmark.library_import_seconds({"aezoo.no_such_module": ""}, repeats=1)

@@ -417,6 +417,30 @@ def entry_point_seconds(scripts: list[Path], repeats: int = 3) -> dict:
     return timings
 
 
+# What each stage imports before it works (its heavy imports are deferred past argument
+# parsing, so ``--help`` alone does not show them).
+STAGE_LIBRARIES = {
+    "aezoo.data": "fetch, prepare",
+    "aezoo.corruption": "corrupt (TensorFlow)",
+    "aezoo.training": "train (TensorFlow, Keras)",
+    "aezoo.evaluation": "evaluate (TensorFlow, Keras, scikit-learn)",
+    "aezoo.rendering": "render (matplotlib, Pillow)",
+    "aezoo.reporting": "compare (pandas, matplotlib)",
+    "aezoo.tracking": "train, evaluate, render with tracking on (MLflow)",
+}
+
+
+def library_import_seconds(libraries: dict[str, str] = STAGE_LIBRARIES, repeats: int = 3) -> dict:
+    """Wall time of ``python -c "import <module>"`` for the library module each stage loads."""
+    timings = {}
+    for module in libraries:
+        seconds, done = time_command([sys.executable, "-c", f"import {module}"], repeats)
+        if done.returncode != 0:
+            raise BenchmarkError(f"import {module} failed: {done.stderr.strip()[-300:]}")
+        timings[module] = round(seconds, 3)
+    return timings
+
+
 def dvc_noop_seconds() -> dict:
     """Time ``dvc status`` and, only when everything is up to date, a no-op ``dvc repro``."""
     status_s, status = time_command(["dvc", "status", "--json"])
@@ -445,6 +469,7 @@ def run_benchmark(
     epochs: int = 3,
     train_samples: int | None = 20_000,
     time_dvc: bool = True,
+    time_imports: bool = True,
 ) -> dict:
     """Benchmark ``variants`` under ``settings``; write and return the report."""
     for name in variants:
@@ -465,6 +490,7 @@ def run_benchmark(
         ],
         "overheads": {
             "entry_point_seconds": entry_point_seconds(stage_scripts()),
+            "library_import_seconds": library_import_seconds() if time_imports else {},
             **(dvc_noop_seconds() if time_dvc else {"dvc_repro": "skipped (--skip-dvc)"}),
         },
     }
@@ -575,6 +601,9 @@ def render_markdown(report: dict) -> str:
     for script, seconds in overheads["entry_point_seconds"].items():
         command = script if script.startswith("python -c") else f"python pipeline/{script} --help"
         lines.append(f"| `{command}` | {seconds:.2f} |")
+    for module, seconds in overheads.get("library_import_seconds", {}).items():
+        stages = STAGE_LIBRARIES.get(module, "")
+        lines.append(f'| `python -c "import {module}"`: {stages} | {seconds:.2f} |')
     if "dvc_status_seconds" in overheads:
         lines.append(f"| `dvc status` | {overheads['dvc_status_seconds']:.2f} |")
     if "dvc_repro_noop_seconds" in overheads:
