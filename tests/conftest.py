@@ -83,6 +83,51 @@ def full_prepared(tmp_path_factory, mnist_mirror) -> Path:
     return work / "prepared"
 
 
+# The small zoo that the evaluate and render tests share: one variant of each figure kind.
+SMALL_ZOO_EPOCHS = {"dense16": 2, "conv_denoise": 2, "vae": 2, "vae2d": 3}
+
+
+@pytest.fixture(scope="session")
+def small_zoo(tmp_path_factory, prepared_small, base_params):
+    """A dense, a conv denoiser, a VAE and a 2-D VAE trained briefly on the small subset and
+    evaluated (metrics and the arrays the figures show); returns ``(params, work)``.
+
+    Paths: ``work/data``, ``work/models/<name>``, ``work/reports/<name>``,
+    ``work/test_outputs/<name>.npz``. Figure sizes are small, so rendering stays quick.
+    """
+    from aezoo import stages
+    from aezoo.config import parse_params
+
+    raw = copy.deepcopy(base_params)
+    raw["variants"] = {
+        name: {**raw["variants"][name], "epochs": epochs, "batch_size": 64}
+        for name, epochs in SMALL_ZOO_EPOCHS.items()
+    }
+    raw["evaluation"].update(iwae_samples=20, probe_train_samples=None)
+    raw["render"].update(
+        grid_digits=12,
+        code_map_samples=300,
+        vae_grid_side=4,
+        manifold_side=6,
+        interpolation_steps=5,
+        gif_frame_ms=250,
+    )
+    params = parse_params(raw)
+    work = tmp_path_factory.mktemp("zoo")
+    data = work / "data"
+    data.mkdir()
+    (data / "clean.npz").symlink_to(prepared_small / "clean.npz")
+    stages.corrupt(
+        params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json"
+    )
+    for name in params.variants:
+        models, report = work / "models" / name, work / "reports" / name
+        stages.train(params, name, data, models, report)
+        outputs = work / "test_outputs" / f"{name}.npz"
+        stages.evaluate(params, name, data, models, report, test_outputs=outputs)
+    return params, work
+
+
 def write_params(path: Path, raw: dict) -> Path:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

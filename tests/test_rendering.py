@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
 import subprocess
 import sys
@@ -10,46 +9,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, write_params
+from conftest import ROOT, SMALL_ZOO_EPOCHS, write_params
 from PIL import Image
 
-from aezoo import rendering, stages
-from aezoo.config import IMAGE_SIDE, parse_params
+from aezoo import rendering
+from aezoo.config import IMAGE_SIDE
 from aezoo.errors import DataError
 
-EPOCHS = {"dense16": 2, "conv_denoise": 1, "vae2d": 3}
+EPOCHS = {name: SMALL_ZOO_EPOCHS[name] for name in ("dense16", "conv_denoise", "vae2d")}
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory, prepared_small, base_params):
-    """A dense, a conv denoiser and a 2-D VAE, trained briefly on the small subset,
-    evaluated and rendered."""
-    raw = copy.deepcopy(base_params)
-    raw["variants"] = {
-        name: {**raw["variants"][name], "epochs": epochs, "batch_size": 64}
-        for name, epochs in EPOCHS.items()
-    }
-    raw["render"].update(
-        grid_digits=12,
-        code_map_samples=300,
-        vae_grid_side=4,
-        manifold_side=6,
-        interpolation_steps=5,
-        gif_frame_ms=250,
-    )
-    params = parse_params(raw)
-    work = tmp_path_factory.mktemp("render")
-    data = work / "data"
-    data.mkdir()
-    (data / "clean.npz").symlink_to(prepared_small / "clean.npz")
-    stages.corrupt(
-        params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json"
-    )
-    for name in params.variants:
+def zoo(small_zoo):
+    """conftest's small zoo (trained and evaluated), rendered."""
+    params, work = small_zoo
+    for name in EPOCHS:
         models, report = work / "models" / name, work / "reports" / name
-        stages.train(params, name, data, models, report)
-        stages.evaluate(params, name, data, models, report, test_outputs=outputs(work, name))
-        rendering.render(params, name, data, models, report, outputs(work, name))
+        rendering.render(params, name, work / "data", models, report, outputs(work, name))
     return params, work
 
 
