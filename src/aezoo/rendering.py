@@ -140,8 +140,8 @@ def read_test_outputs(path: Path, required: Sequence[str]) -> dict[str, np.ndarr
 
 
 def required_outputs(spec: AnyVariant) -> list[str]:
-    """The arrays of ``test_outputs.npz`` that a variant's figures need."""
-    keys = ["grid_indices", "grid_outputs", "code_map_labels"]
+    """The arrays of the evaluate stage's test outputs that a variant's figures need."""
+    keys = ["grid_indices", "grid_outputs", "code_map_labels", "code_width"]
     keys += ["code_map_points"] if spec.code_size == 2 else CODE_MAP_PROJECTIONS
     if spec.denoising:
         keys += ["triplet_indices", "triplet_outputs"]
