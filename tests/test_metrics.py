@@ -42,3 +42,26 @@ def test_ssim_falls_with_noise_and_is_symmetric():
     slightly, very = clean + 0.05 * rng.standard_normal(clean.shape), rng.random(clean.shape)
     assert 1 > metrics.ssim(clean, slightly) > metrics.ssim(clean, very)
     assert metrics.ssim(clean, slightly) == pytest.approx(metrics.ssim(slightly, clean), abs=1e-6)
+
+
+def test_ssim_matches_tensorflow_on_digits_and_noise():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    clean = rng.random((1500, 28, 28)) ** 4  # mostly dark, like digits; > one SSIM_CHUNK
+    noisy = np.clip(clean + 0.3 * rng.standard_normal(clean.shape), 0, 1)
+    blurred = (clean + np.roll(clean, 1, axis=1) + np.roll(clean, 1, axis=2)) / 3
+    for other in (noisy, blurred):
+        expected = tf.reduce_mean(
+            tf.image.ssim(
+                clean[..., None].astype(np.float32), other[..., None].astype(np.float32), 1.0
+            )
+        )
+        assert metrics.ssim(clean, other) == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_ssim_names_what_it_cannot_take():
+    with pytest.raises(ValueError, match="11x11"):
+        metrics.ssim(np.zeros((2, 8, 8)), np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        metrics.ssim(np.zeros((2, 28, 28)), np.zeros((2, 28, 27)))
