@@ -168,3 +168,11 @@ def test_library_imports_are_timed_in_a_fresh_interpreter():
     assert set(timings) == {"aezoo.io"} and 0 < timings["aezoo.io"] < 30
     with pytest.raises(BenchmarkError, match=r"import aezoo\.no_such_module failed"):
         benchmark.library_import_seconds({"aezoo.no_such_module": ""}, repeats=1)
+
+
+def test_dvc_parses_yaml_with_the_c_parser():
+    """DVC reads dvc.lock with ruamel.yaml's safe loader on every stage; without the C
+    parser (ruamel.yaml.clib, a dependency) that loader is pure Python and ~4x slower."""
+    from ruamel.yaml import YAML
+
+    assert YAML(typ="safe").Parser.__name__ == "CParser"

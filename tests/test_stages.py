@@ -84,3 +84,24 @@ def test_prepare_without_fetched_files_names_the_file(tmp_path, raw_params, stag
     assert result.returncode == 1
     assert "train-images-idx3-ubyte.gz: no such file (run the fetch stage first)" in result.stderr
     assert not (tmp_path / "clean.npz").exists()
+
+
+def test_heavy_imports_pause_the_garbage_collector_and_restore_it():
+    import gc
+
+    from aezoo.stages import heavy_imports
+
+    assert gc.isenabled()
+    with heavy_imports():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ImportError), heavy_imports():
+        import aezoo.no_such_module  # noqa: F401
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with heavy_imports():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()

@@ -44,11 +44,11 @@ COMMENT_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
 SMOKE_OVERRIDES: dict[str, Any] = {
     "data.train_subset": 2048,
     "data.val_subset": 512,
-    "data.test_subset": 1000,
+    "data.test_subset": 500,
     "training.max_epochs": 1,
     "evaluation.iwae_samples": 10,
-    "evaluation.probe_train_samples": 2000,
-    "render.code_map_samples": 500,
+    "evaluation.probe_train_samples": 1000,
+    "render.code_map_samples": 250,
     "tracking.enabled": False,
 }
 
