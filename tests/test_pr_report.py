@@ -17,7 +17,14 @@ import pytest
 import yaml
 from conftest import ROOT, copy_project, project_environment, write_params
 
-from aezoo.ci import SMOKE_OVERRIDES, classify_status, non_finite, smoke_problems
+from aezoo.ci import (
+    SMOKE_OVERRIDES,
+    classify_status,
+    lane_targets,
+    non_finite,
+    smoke_problems,
+)
+from aezoo.config import load_params
 
 VARIANTS = ("dense16", "deep2d")  # two small clean-input variants; dense16 changes on the PR
 CORRUPTIONS = ("gauss05",)  # one corruption keeps every stage kind in the pipeline
@@ -158,10 +165,28 @@ def test_smoke_runs_every_stage_in_a_temporary_copy(repo, env):
     assert "dense16: " in output and "deep2d: " in output and "smoke run ok" in output
     assert {name: (repo / name).read_bytes() for name in tracked} == before
     assert ok(["git", "status", "--porcelain", "--untracked-files=no"], repo, env) == ""
-    assert "smoke" in ok(dvc("exp", "list", "--name-only"), repo, env).split()
+    experiments = ok(dvc("exp", "list", "--name-only"), repo, env).split()
+    assert "smoke" in experiments and not [name for name in experiments if "lane" in name]
 
 
 # ------------------------------------------------------------------ no pipeline runs
+
+
+def test_smoke_lanes_split_the_zoo_without_sharing_a_corrupt_stage():
+    params = load_params(ROOT / "params.yaml")
+    lanes = lane_targets(params, 2)
+    assert len(lanes) == 2 and abs(len(lanes[0]) - len(lanes[1])) <= 1
+    evaluated = [target.split("@")[1] for lane in lanes for target in lane if "evaluate@" in target]
+    assert sorted(evaluated) == sorted(params.variants)  # every variant once
+    corruptions = []  # per lane: run as a variant's input, or as a target of its own
+    for lane in lanes:
+        names = {target.split("@")[1] for target in lane}
+        inputs = {params.variants[name].input for name in names if name in params.variants}
+        corruptions += sorted((inputs - {"clean"}) | (names & set(params.corruptions)))
+    assert sorted(corruptions) == sorted(params.corruptions)  # every corruption once
+    assert len(lane_targets(params, 1)) == 1
+    unused = set(params.corruptions) - {spec.input for spec in params.variants.values()}
+    assert len(lane_targets(params, 40)) == len(params.variants) + len(unused)  # none empty
 
 
 def test_status_shapes_from_a_fresh_clone_are_absent_not_stale():

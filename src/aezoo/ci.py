@@ -4,7 +4,7 @@ Each one drives DVC's own commands and reads their JSON; nothing here re-impleme
 bookkeeping:
 
 - :func:`smoke` runs the real ``dvc.yaml`` on a small subset with ``dvc exp run --temp``, in
-  a throwaway copy of the workspace (the user's outputs stay as they are), then checks that
+  throwaway copies of the workspace (the user's outputs stay as they are), then checks that
   every variant's metrics files exist and hold finite numbers.
 - :func:`check_fresh` fails when ``dvc status`` shows changed code, params or commands: the
   committed metrics were not produced by the committed pipeline.
@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -243,30 +244,100 @@ def experiment_metrics(root: Path, name: str) -> dict[str, Any]:
     raise PipelineError(f"`dvc exp show` lists no experiment named {name!r} on HEAD")
 
 
+def lane_targets(params: Params, lanes: int) -> list[list[str]]:
+    """Split the pipeline up to evaluation into ``lanes`` lists of DVC targets sharing no work.
+
+    Variants fed the same corrupted input share a lane, so its corrupt stage runs once; each
+    lane gets its variants' evaluate stages (DVC runs what they depend on), and corrupt stages
+    that no variant uses go to the least loaded lanes. Lanes left empty are dropped.
+    """
+    groups: dict[str, list[str]] = {}
+    for name, spec in params.variants.items():
+        groups.setdefault(name if spec.input == "clean" else spec.input, []).append(name)
+    targets: list[list[str]] = [[] for _ in range(lanes)]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        lightest = min(targets, key=len)
+        lightest += [f"evaluate@{name}" for name in group]
+    used = {spec.input for spec in params.variants.values()}
+    for corruption in params.corruptions:
+        if corruption not in used:
+            min(targets, key=len).append(f"corrupt@{corruption}")
+    return [lane for lane in targets if lane]
+
+
+def run_lanes(root: Path, name: str, arguments: list[str], lanes: list[list[str]]) -> None:
+    """Run each lane as its own ``dvc exp run --temp`` experiment (``<name>-lane<N>``), all
+    at once; every output line is prefixed with its lane. Raises naming the failed lanes."""
+    running = []
+    for number, targets in enumerate(lanes, 1):
+        command = ["exp", "run", "--temp", "--name", f"{name}-lane{number}", *arguments, *targets]
+        print(f"[lane {number}] dvc {' '.join(command)}", flush=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dvc", *command],
+            cwd=root,
+            env=_environment(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        forward = threading.Thread(target=_prefix_lines, args=(process, f"[lane {number}] "))
+        forward.start()
+        running.append((number, process, forward))
+    failed = []
+    for number, process, forward in running:
+        forward.join()
+        if process.wait() != 0:
+            failed.append(f"lane {number} (exit {process.returncode})")
+    if failed:
+        raise PipelineError(f"smoke run: {', '.join(failed)} failed; its output is above")
+
+
+def _prefix_lines(process: subprocess.Popen, prefix: str) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        print(prefix + line, end="", flush=True)
+
+
 def smoke(
-    root: Path, params: Params, name: str = "smoke", overrides: Mapping[str, Any] | None = None
+    root: Path,
+    params: Params,
+    name: str = "smoke",
+    overrides: Mapping[str, Any] | None = None,
+    lanes: int = 2,
 ) -> dict[str, Any]:
-    """Run every stage with the smoke profile in a temporary copy; check every variant.
+    """Run every stage with the smoke profile in temporary copies; check every variant.
 
     ``dvc exp run --temp`` runs the same ``dvc.yaml`` in a throwaway directory with the
     workspace's uncommitted changes applied, so the user's own outputs are untouched; it
-    shares the DVC cache (and run-cache, so stages whose inputs did not change are restored,
-    not rerun). The results stay available as the experiment ``name``: ``dvc exp show``,
-    ``dvc exp apply smoke``. Returns that experiment's metrics, by file.
+    shares the DVC cache and run-cache (stages whose inputs did not change are restored,
+    not rerun). With ``lanes`` > 1 the stages up to evaluation first run as that many
+    experiments at once (``lane_targets``; DVC runs concurrent experiments, and one stage
+    at a time uses about one core, mostly importing TensorFlow); the final experiment
+    ``name`` then restores them from the run-cache and runs the rest. The lane experiments
+    are removed; ``name`` stays (``dvc exp show``, ``dvc exp apply smoke``). Returns its
+    metrics, by file.
     """
     settings = {**SMOKE_OVERRIDES, **(overrides or {})}
-    if name in dvc(root, "exp", "list", "--name-only").split():
-        dvc(root, "exp", "remove", name)  # the previous smoke run of this commit
+    lane_names = [f"{name}-lane{number}" for number in range(1, lanes + 1)]
+    existing = set(dvc(root, "exp", "list", "--name-only").split())
+    if stale := [old for old in [name, *lane_names] if old in existing]:
+        dvc(root, "exp", "remove", *stale)  # the previous smoke run of this commit
     # --temp copies only what git tracks; new, not yet added files are needed too (whole
     # new directories as one path: DVC copies a path only into an existing directory).
     untracked = git(root, "ls-files", "--others", "--exclude-standard", "--directory")
-    command = ["exp", "run", "--temp", "--name", name]
-    command += [f"--set-param={key}={_scalar(value)}" for key, value in settings.items()]
-    print("smoke run: dvc " + " ".join(command), flush=True)
-    command += [f"--copy-paths={path.rstrip('/')}" for path in untracked.splitlines()]
+    arguments = [f"--set-param={key}={_scalar(value)}" for key, value in settings.items()]
+    arguments += [f"--copy-paths={path.rstrip('/')}" for path in untracked.splitlines()]
     started = time.monotonic()
+    if lanes > 1:
+        run_lanes(root, name, arguments, lane_targets(params, lanes))
+    command = ["exp", "run", "--temp", "--name", name, *arguments]
+    print("smoke run: dvc " + " ".join(command), flush=True)
     dvc(root, *command, stream=True)
     elapsed = time.monotonic() - started
+    if lanes > 1:
+        ran = set(dvc(root, "exp", "list", "--name-only").split())
+        if finished := [lane for lane in lane_names if lane in ran]:
+            dvc(root, "exp", "remove", *finished)
 
     metrics = experiment_metrics(root, name)
     if problems := smoke_problems(metrics, params.variants):
@@ -275,7 +346,11 @@ def smoke(
     for variant in params.variants:
         files = sorted(Path(path).name for path in metrics if Path(path).parent.name == variant)
         print(f"  {variant}: {', '.join(files)} finite")
-    print(f"smoke run ok: {len(metrics)} metrics files, {elapsed:.0f}s (experiment {name!r})")
+    lanes_note = f", {lanes} lanes" if lanes > 1 else ""
+    print(
+        f"smoke run ok: {len(metrics)} metrics files, {elapsed:.0f}s{lanes_note} "
+        f"(experiment {name!r})"
+    )
     return metrics
 
 
