@@ -85,9 +85,14 @@ def run_command(args: list[str], root: Path, *, stream: bool = False) -> str:
     return result.stdout or ""
 
 
+def dvc_command(*args: str) -> list[str]:
+    """A DVC command line with this interpreter (``python -m dvc``), so no PATH is assumed."""
+    return [sys.executable, "-m", "dvc", *args]
+
+
 def dvc(root: Path, *args: str, stream: bool = False) -> str:
-    """Run a DVC command with this interpreter (``python -m dvc``), so no PATH is assumed."""
-    return run_command([sys.executable, "-m", "dvc", *args], root, stream=stream)
+    """Run a DVC command (``dvc_command``) in ``root`` and return its stdout."""
+    return run_command(dvc_command(*args), root, stream=stream)
 
 
 def git(root: Path, *args: str) -> str:
@@ -273,7 +278,7 @@ def run_lanes(root: Path, name: str, arguments: list[str], lanes: list[list[str]
         command = ["exp", "run", "--temp", "--name", f"{name}-lane{number}", *arguments, *targets]
         print(f"[lane {number}] dvc {' '.join(command)}", flush=True)
         process = subprocess.Popen(
-            [sys.executable, "-m", "dvc", *command],
+            dvc_command(*command),
             cwd=root,
             env=_environment(),
             text=True,
@@ -289,7 +294,7 @@ def run_lanes(root: Path, name: str, arguments: list[str], lanes: list[list[str]
         if process.wait() != 0:
             failed.append(f"lane {number} (exit {process.returncode})")
     if failed:
-        raise PipelineError(f"smoke run: {', '.join(failed)} failed; its output is above")
+        raise PipelineError(f"smoke run: {', '.join(failed)} failed (output above)")
 
 
 def _prefix_lines(process: subprocess.Popen, prefix: str) -> None:
