@@ -11,7 +11,7 @@ from aezoo.cli import run_stage, stage_parser
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--variants", help="comma-separated variant names (default: all)")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after 1 warm-up")
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs after 1 warm-up")
     parser.add_argument(
         "--train-samples", type=int, default=20_000, help="training images used (0: all)"
     )

@@ -3,6 +3,7 @@
 import json
 
 import keras
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -79,7 +80,7 @@ def _arm(arm, samples_per_second, val_loss, **extra):
         "arm": arm,
         "setting": "spe=1 jit=off",
         "steps_per_execution": 1,
-        "train_seconds": [1.0],
+        "train_seconds": [1.0, 1.5],
         "epoch_seconds": [1.5],
         "predict_seconds": [0.1],
         "peak_rss_mib": 900.0,
@@ -111,6 +112,7 @@ def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
         "variants": [
             {
                 "variant": "dense16",
+                "train_samples": 3000,
                 "arms": [
                     _arm("aezoo", 3000.0, 0.0300, ratio=1.5, quality_ok=True),
                     _arm("model.fit", 2000.0, 0.0301),
@@ -127,7 +129,7 @@ def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
     assert json.loads((tmp_path / "benchmarks.json").read_text()) == report
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert markdown == render_markdown(report)
-    assert "| dense16 | aezoo | spe=1 jit=off (eff. 1) | 3,000 |" in markdown
+    assert "| dense16 | aezoo | spe=1 jit=off (eff. 1) | 3,000 | 2,000-3,000 |" in markdown
     assert "1.50x | ok |" in markdown and "Test CPU, 2 cores" in markdown
     assert "`python pipeline/train.py --help` | 0.40 |" in markdown
     assert "`import aezoo.training` (in `heavy_imports()`): train (TensorFlow, Keras) | 6.20 |" in (
@@ -178,3 +180,20 @@ def test_dvc_parses_yaml_with_the_c_parser():
     from ruamel.yaml import YAML
 
     assert YAML(typ="safe").Parser.__name__ == "CParser"
+
+
+def test_the_plain_arm_uses_keras_adam_and_aezoo_its_fused_adam(raw_params, prepared_small):
+    from aezoo.models import FusedAdam, build
+
+    params = parse_params(raw_params)
+    spec = params.variant("dense16")
+    clean, inputs = benchmark._bench_data(params, "dense16", prepared_small, 256)
+    weights = build("dense16", spec).autoencoder.get_weights()
+    setting = Setting(1000, False)
+    aezoo = benchmark.AezooArm("dense16", spec, params, setting, clean, inputs, weights)
+    plain = benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights)
+    assert isinstance(aezoo.model.optimizer, FusedAdam)
+    assert type(plain.model.optimizer) is keras.optimizers.Adam
+    first, second = (aezoo.train_epoch(aezoo.seed + epoch) for epoch in range(2))
+    first_batch, second_batch = next(iter(first))[0], next(iter(second))[0]
+    assert not np.array_equal(first_batch, second_batch)  # each benchmark epoch reshuffles

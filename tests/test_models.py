@@ -54,3 +54,38 @@ def test_vae_reconstructs_from_the_mean_outside_training():
     np.testing.assert_array_equal(np.asarray(mean), np.asarray(z))
     _, _, sampled = parts.encoder(images, training=True)
     assert not np.allclose(np.asarray(mean), np.asarray(sampled))
+
+
+def test_fused_adam_follows_keras_adam_up_to_round_off():
+    import keras
+
+    from aezoo.models import FusedAdam
+
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(64, 32)).astype("float32")
+    gradients = [rng.normal(size=(64, 32)).astype("float32") for _ in range(20)]
+    results = []
+    for optimizer in (keras.optimizers.Adam(1e-2), FusedAdam(1e-2)):
+        variable = keras.Variable(start)
+        for gradient in gradients:
+            optimizer.apply([keras.ops.convert_to_tensor(gradient)], [variable])
+        results.append(np.asarray(variable))
+    assert not np.allclose(results[1], start, atol=0.1)  # 20 steps of 1e-2 moved it
+    np.testing.assert_allclose(results[1], results[0], rtol=0, atol=1e-5)
+
+
+def test_fused_adam_is_saved_with_the_model_and_reloads(tmp_path):
+    import keras
+
+    from aezoo.models import FusedAdam, make_optimizer
+
+    spec = PARAMS.variant("dense16")
+    assert isinstance(make_optimizer(spec), FusedAdam)
+    assert type(make_optimizer(spec, fused=False)) is keras.optimizers.Adam
+    model = build("dense16", spec).autoencoder
+    model.compile(optimizer=make_optimizer(spec), loss="mse")
+    model.fit(np.zeros((8, 28, 28, 1)), np.zeros((8, 28, 28, 1)), epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert isinstance(reloaded.optimizer, FusedAdam)
+    assert int(reloaded.optimizer.iterations) == 1

@@ -10,7 +10,12 @@ from aezoo import stages
 from aezoo.config import parse_params
 from aezoo.data import load_prepared
 from aezoo.errors import TrainingError
-from aezoo.training import evaluation_dataset, execution_steps, train_variant
+from aezoo.training import (
+    evaluation_dataset,
+    execution_steps,
+    train_variant,
+    training_dataset,
+)
 
 FAMILY_REPRESENTATIVES = ["dense16", "sparse32", "conv", "strided_denoise", "vae"]
 
@@ -48,6 +53,37 @@ def test_one_epoch_lowers_the_validation_loss(name, raw_params, prepared_small):
     assert result.history["val_loss"][0] < initial
     assert result.progress_frames.shape == (1, 10, 28, 28)
     assert result.facts["epochs"] == 1 and result.facts["parameters"] > 0
+
+
+def _batches(dataset):
+    return [(np.asarray(x), np.asarray(y)) for x, y in dataset]
+
+
+def test_training_batches_shuffle_every_sample_once_an_epoch():
+    images = np.arange(10 * 28 * 28, dtype=np.uint8).reshape(10, 28, 28) % 251
+    images[:, 0, 0] = np.arange(10)  # pixel (0, 0) identifies the image
+    batches = _batches(training_dataset(images, images, 4, epochs=2, seed=7))
+    assert [len(x) for x, _ in batches] == [4, 4, 2, 4, 4, 2]
+    for x, y in batches:
+        assert x.shape[1:] == (28, 28, 1) and x.dtype == np.float32
+        np.testing.assert_array_equal(x, y)
+    ids = [round(float(pixel) * 255) for x, _ in batches for pixel in x[:, 0, 0, 0]]
+    first, second = ids[:10], ids[10:]
+    assert sorted(first) == sorted(second) == list(range(10))
+    assert first != second and first != list(range(10))
+    np.testing.assert_allclose(batches[0][0][0], images[first[0]][..., None] / 255, rtol=1e-6)
+    again = _batches(training_dataset(images, images, 4, epochs=2, seed=7))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
+
+
+def test_training_batches_pair_each_input_with_its_own_target():
+    targets = np.repeat(np.arange(6, dtype=np.uint8)[:, None, None], 28, 1).repeat(28, 2)
+    inputs = (targets.astype(np.float16) + np.float16(0.5)) / 255  # float16, like noisy inputs
+    for x, y in _batches(training_dataset(inputs, targets, 4, epochs=1, seed=0)):
+        np.testing.assert_allclose(x, y + 0.5 / 255, atol=1e-4)
+    x, y = _batches(evaluation_dataset(inputs, targets, 4))[1]
+    np.testing.assert_allclose(y[:, 0, 0, 0] * 255, [4, 5], atol=1e-4)
+    np.testing.assert_allclose(x, y + 0.5 / 255, atol=1e-4)
 
 
 def test_training_is_deterministic(raw_params, prepared_small):

@@ -3,11 +3,16 @@
 For each variant one process builds the same model twice (same initial weights) and trains
 both copies in turns, epoch by epoch, so machine noise hits both:
 
-* arm **a**, aezoo: ``training_dataset`` (uint8 in memory, scaled per batch, prefetch) and
-  ``compile_for_training`` with the chosen ``steps_per_execution`` / ``jit_compile``, exactly
-  as ``train_variant`` uses them; inference as the evaluate stage does it;
+* arm **a**, aezoo: ``training_dataset`` (arrays in memory as stored, one gather per batch,
+  no autotuning) and ``compile_for_training`` (``FusedAdam``, the chosen
+  ``steps_per_execution`` / ``jit_compile``), exactly as ``train_variant`` uses them;
+  inference as the evaluate stage does it;
 * arm **b**, the seeds: ``model.fit(x, y, batch_size=..., epochs=1)`` on float32 numpy arrays
-  (``verbose=0``, so no progress bar handicaps it) and ``model.predict(x)``.
+  with Keras's own optimiser (``verbose=0``, so no progress bar handicaps it) and
+  ``model.predict(x)``.
+
+Process-wide settings (threads, oneDNN: aezoo turns it on, see ``aezoo/__init__.py``) are
+the same for both arms, so the ratio measures the trainer alone.
 
 Several aezoo settings can be compared in one run; each is an arm of its own. The report also
 states FLOPs per training step (counted per layer), achieved GFLOP/s against the CPU's peak,
@@ -17,6 +22,7 @@ the time of a no-op ``dvc repro`` and the start-up time of every ``pipeline/*.py
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
 import json
 import math
@@ -121,6 +127,7 @@ def machine_facts() -> dict:
     return {
         "cpu": cpu_facts(),
         "gpu": gpus or None,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
@@ -237,17 +244,23 @@ class AezooArm:
         self.result.steps_per_execution = compile_for_training(
             self.model, spec, training, self.steps
         )
-        self.train = training_dataset(
-            inputs["train"].x, clean["train"].x, spec.batch_size, 1, params.training.seed
+        # One epoch's dataset per fit call; each call starts a new iterator, so each epoch
+        # gets its own seed (the trainer's one long iterator shuffles by epoch itself).
+        self.train_epoch = functools.partial(
+            training_dataset, inputs["train"].x, clean["train"].x, spec.batch_size, 1
         )
+        self.epochs_run = 0
         self.val = evaluation_dataset(inputs["val"].x, clean["val"].x, spec.batch_size)
+        self.seed = params.training.seed
         self.test = inputs["test"].x
         self.predict_batch = params.evaluation.batch_size
 
     def epoch(self, clock) -> float:
         """One epoch (training + validation); returns the validation loss."""
+        train = self.train_epoch(self.seed + self.epochs_run)
+        self.epochs_run += 1
         history = self.model.fit(
-            self.train,
+            train,
             epochs=1,
             steps_per_epoch=self.steps,
             validation_data=self.val,
@@ -273,7 +286,7 @@ class PlainFitArm:
         self.result = ArmResult("model.fit", "numpy float32")
         self.model = build(name, spec).autoencoder
         self.model.set_weights(weights)
-        self.model.compile(optimizer=make_optimizer(spec), loss=LOSSES[spec.loss])
+        self.model.compile(optimizer=make_optimizer(spec, fused=False), loss=LOSSES[spec.loss])
         self.batch_size = spec.batch_size
 
         def as_float(images):
@@ -468,7 +481,7 @@ def run_benchmark(
     settings: list[Setting],
     data_dir: Path,
     out_dir: Path,
-    epochs: int = 3,
+    epochs: int = 5,
     train_samples: int | None = 20_000,
     time_dvc: bool = True,
     time_imports: bool = True,
@@ -525,6 +538,11 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _epoch_range(samples: int, seconds: list[float]) -> str:
+    """Training samples/s of the slowest and the fastest timed epoch."""
+    return f"{samples / max(seconds):,.0f}-{samples / min(seconds):,.0f}"
+
+
 def table_rows(report: dict) -> list[list[str]]:
     """The benchmark table, one row per variant and arm."""
     rows = []
@@ -538,6 +556,7 @@ def table_rows(report: dict) -> list[list[str]]:
                     arm["setting"]
                     + (f" (eff. {arm['steps_per_execution']})" if arm["arm"] == "aezoo" else ""),
                     _fmt(arm["samples_per_second"]),
+                    _epoch_range(variant["train_samples"], arm["train_seconds"]),
                     _fmt(statistics.median(arm["epoch_seconds"]), 2),
                     _fmt(arm["predict_samples_per_second"]),
                     _fmt(arm["peak_rss_mib"]),
@@ -555,6 +574,7 @@ HEADER = [
     "arm",
     "setting",
     "train samples/s",
+    "slowest-fastest epoch",
     "epoch s",
     "predict samples/s",
     "peak RSS MiB",
@@ -576,7 +596,8 @@ def render_markdown(report: dict) -> str:
         f"- Machine: {cpu['model']}, {cpu['cores']} cores at {cpu['ghz']} GHz; "
         f"GPU: {', '.join(machine['gpu']) if machine['gpu'] else 'none'}",
         f"- Software: Python {machine['python']}, TensorFlow {machine['tensorflow']}, "
-        f"Keras {machine['keras']}",
+        f"Keras {machine['keras']}; TF_ENABLE_ONEDNN_OPTS={machine.get('onednn', '?')} "
+        "in both arms",
         f"- CPU fp32 peak: {cpu['peak_gflops']} GFLOP/s = {cpu['peak_formula']} "
         f"= {cpu['cores']} x {cpu['ghz']} x {cpu['fp32_lanes']} x {2 if cpu['fma'] else 1} "
         f"x {cpu['fma_units_per_core']}",
@@ -584,7 +605,8 @@ def render_markdown(report: dict) -> str:
         f"{settings['epochs_timed']} timed epochs per arm, arms alternating epoch by epoch; "
         f"aezoo settings {', '.join(settings['aezoo_settings'])}",
         f"- FLOPs: {settings['flops']}",
-        "- Train samples/s: median over the timed epochs, training part only; epoch s "
+        "- Train samples/s: median over the timed epochs, training part only (and the "
+        "slowest and fastest of them); epoch s "
         "includes validation on the held-out split; predict on the test split "
         "(a: the evaluate stage's batch size, b: `model.predict(x)`)",
         f"- Quality: ok when a's final val loss is at most b's "

@@ -1,7 +1,8 @@
 """One trainer for every variant: a ``tf.data`` pipeline from the stored arrays and ``fit``.
 
-Inputs stay uint8 (clean) or float16 (corrupted) until batching; each batch is scaled to
-float32 inside the pipeline. Validation uses the held-out split, never the test set.
+Inputs stay uint8 (clean) or float16 (corrupted) until batching; each batch is gathered
+and scaled to float32 inside the pipeline. Validation uses the held-out split, never the
+test set. ``reports/benchmarks.md`` measures this trainer against a plain ``model.fit``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ def _as_images(batch: tf.Tensor) -> tf.Tensor:
     return tf.expand_dims(tf.cast(batch, tf.float32) * scale, -1)
 
 
+def without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with tf.data's autotuner off.
+
+    On 2 cores the autotuner made one training epoch in three or so wait ~1.2 s with both
+    cores idle (stacked256: 2.56 s instead of 1.32 s); with fixed buffers the epochs take the
+    same time each. The pipelines here do one cheap gather per batch, so nothing is lost.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def training_dataset(
     inputs: np.ndarray,
     targets: np.ndarray,
@@ -43,32 +56,56 @@ def training_dataset(
     seed: int,
     fresh_noise: CorruptionSpec | None = None,
 ) -> tf.data.Dataset:
-    """Shuffled (input, target) batches for ``epochs`` epochs, as one repeated dataset.
+    """Shuffled (input, target) float32 batches for ``epochs`` epochs, as one dataset.
 
-    With ``fresh_noise`` the inputs are ignored and every batch of every epoch is corrupted
-    anew from the clean targets, seeded by its global step (so reruns are identical).
+    The arrays stay in memory as stored; each epoch draws a permutation of the sample
+    indices (seeded by ``seed`` and the epoch) and each batch gathers its rows and scales
+    them, so the pipeline does no per-sample work. With ``fresh_noise`` the inputs are
+    ignored and every batch of every epoch is corrupted anew from the clean targets, seeded
+    by its global step (so reruns are identical).
     """
-    source = targets if fresh_noise is not None else inputs
-    dataset = tf.data.Dataset.from_tensor_slices((source, targets))
-    dataset = dataset.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).repeat(epochs).enumerate()
+    count = len(targets)
+    target_images = tf.constant(targets)
+    if fresh_noise is not None:
+        source_images = target_images
+    elif inputs is targets:
+        source_images = target_images  # a plain autoencoder: one copy in memory
+    else:
+        source_images = tf.constant(inputs)
 
-    def to_float(step, batch):
-        x, y = _as_images(batch[0]), _as_images(batch[1])
-        if fresh_noise is not None:
-            counter = FRESH_NOISE_STREAM + step
-            x = corrupt_batch(
-                y, fresh_noise, tf.stack([tf.constant(fresh_noise.seed, tf.int64), counter])
-            )
-        return x, y
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        starts = tf.data.Dataset.range(0, count, batch_size)
+        return starts.map(lambda start: order[start : start + batch_size])
 
-    return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    batch_indices = tf.data.Dataset.range(epochs).flat_map(epoch_batches)
+
+    def to_float(step, indices):
+        y = _as_images(tf.gather(target_images, indices))
+        if fresh_noise is None:
+            return _as_images(tf.gather(source_images, indices)), y
+        counter = FRESH_NOISE_STREAM + step
+        seed_pair = tf.stack([tf.constant(fresh_noise.seed, tf.int64), counter])
+        return corrupt_batch(y, fresh_noise, seed_pair), y
+
+    dataset = batch_indices.enumerate().map(to_float, num_parallel_calls=2, deterministic=True)
+    return without_autotuning(dataset.prefetch(2))
 
 
 def evaluation_dataset(inputs: np.ndarray, targets: np.ndarray, batch_size: int) -> tf.data.Dataset:
     """Unshuffled (input, target) float32 batches."""
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(batch_size)
-    return dataset.map(lambda x, y: (_as_images(x), _as_images(y))).prefetch(tf.data.AUTOTUNE)
+    inputs_t = tf.constant(inputs)
+    targets_t = inputs_t if inputs is targets else tf.constant(targets)
+    count = len(targets)
+    starts = tf.data.Dataset.range(0, count, batch_size)
+
+    def to_float(start):
+        end = tf.minimum(start + batch_size, count)
+        return _as_images(inputs_t[start:end]), _as_images(targets_t[start:end])
+
+    return without_autotuning(starts.map(to_float).prefetch(2))
 
 
 def execution_steps(steps_per_epoch: int, configured: int) -> int:
