@@ -600,7 +600,8 @@ def render_markdown(report: dict) -> str:
         "in both arms",
         f"- CPU fp32 peak: {cpu['peak_gflops']} GFLOP/s = {cpu['peak_formula']} "
         f"= {cpu['cores']} x {cpu['ghz']} x {cpu['fp32_lanes']} x {2 if cpu['fma'] else 1} "
-        f"x {cpu['fma_units_per_core']}",
+        f"x {cpu['fma_units_per_core']}, at the clock /proc/cpuinfo states (a core that boosts "
+        "above it can exceed this figure)",
         f"- Settings: {images} training images, 1 warm-up epoch + "
         f"{settings['epochs_timed']} timed epochs per arm, arms alternating epoch by epoch; "
         f"aezoo settings {', '.join(settings['aezoo_settings'])}",
