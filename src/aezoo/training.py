@@ -66,12 +66,9 @@ def training_dataset(
     """
     count = len(targets)
     target_images = tf.constant(targets)
-    if fresh_noise is not None:
-        source_images = target_images
-    elif inputs is targets:
-        source_images = target_images  # a plain autoencoder: one copy in memory
-    else:
-        source_images = tf.constant(inputs)
+    # A plain autoencoder's inputs are its targets: one copy in memory. Fresh noise ignores them.
+    use_targets = inputs is targets or fresh_noise is not None
+    source_images = target_images if use_targets else tf.constant(inputs)
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(
