@@ -16,11 +16,8 @@ def main(argv: list[str] | None = None) -> None:
         "--train-samples", type=int, default=20_000, help="training images used (0: all)"
     )
     parser.add_argument(
-        "--steps-per-execution",
-        help="comma-separated values to compare (default: training.steps_per_execution)",
-    )
-    parser.add_argument(
-        "--jit-compile", help="comma-separated true/false (default: training.jit_compile)"
+        "--jit-compile",
+        help="comma-separated true/false to compare (default: training.jit_compile)",
     )
     parser.add_argument("--data", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=Path("reports"))

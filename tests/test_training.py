@@ -11,10 +11,11 @@ from aezoo.config import parse_params
 from aezoo.data import load_prepared
 from aezoo.errors import TrainingError
 from aezoo.training import (
+    EpochTrainer,
+    compile_for_training,
+    epoch_order,
     evaluation_dataset,
-    execution_steps,
     train_variant,
-    training_dataset,
 )
 
 FAMILY_REPRESENTATIVES = ["dense16", "sparse32", "conv", "strided_denoise", "vae"]
@@ -59,31 +60,75 @@ def _batches(dataset):
     return [(np.asarray(x), np.asarray(y)) for x, y in dataset]
 
 
-def test_training_batches_shuffle_every_sample_once_an_epoch():
-    images = np.arange(10 * 28 * 28, dtype=np.uint8).reshape(10, 28, 28) % 251
-    images[:, 0, 0] = np.arange(10)  # pixel (0, 0) identifies the image
-    batches = _batches(training_dataset(images, images, 4, epochs=2, seed=7))
-    assert [len(x) for x, _ in batches] == [4, 4, 2, 4, 4, 2]
-    for x, y in batches:
-        assert x.shape[1:] == (28, 28, 1) and x.dtype == np.float32
-        np.testing.assert_array_equal(x, y)
-    ids = [round(float(pixel) * 255) for x, _ in batches for pixel in x[:, 0, 0, 0]]
-    first, second = ids[:10], ids[10:]
+def _order(count, seed, epoch):
+    import tensorflow as tf
+
+    return np.asarray(epoch_order(count, seed, tf.constant(epoch, tf.int64)))
+
+
+def test_each_epoch_visits_every_sample_once_in_a_new_seeded_order():
+    first, second = _order(10, 7, 0), _order(10, 7, 1)
     assert sorted(first) == sorted(second) == list(range(10))
-    assert first != second and first != list(range(10))
-    np.testing.assert_allclose(batches[0][0][0], images[first[0]][..., None] / 255, rtol=1e-6)
-    again = _batches(training_dataset(images, images, 4, epochs=2, seed=7))
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
+    assert list(first) != list(second) and list(first) != list(range(10))
+    np.testing.assert_array_equal(first, _order(10, 7, 0))  # a rerun: the same orders
+    assert list(first) != list(_order(10, 8, 0))  # another seed: another order
 
 
-def test_training_batches_pair_each_input_with_its_own_target():
+def _trainer(name, raw_params, inputs, targets, batch_size=4):
+    from aezoo.models import build
+
+    params = small_params(raw_params, name)
+    autoencoder = build(name, params.variant(name)).autoencoder
+    return EpochTrainer(autoencoder, inputs, targets, batch_size, seed=0)
+
+
+def test_trainer_batches_pair_each_input_with_its_own_scaled_target(raw_params):
+    import tensorflow as tf
+
     targets = np.repeat(np.arange(6, dtype=np.uint8)[:, None, None], 28, 1).repeat(28, 2)
     inputs = (targets.astype(np.float16) + np.float16(0.5)) / 255  # float16, like noisy inputs
-    for x, y in _batches(training_dataset(inputs, targets, 4, epochs=1, seed=0)):
-        np.testing.assert_allclose(x, y + 0.5 / 255, atol=1e-4)
+    trainer = _trainer("dense16", raw_params, inputs, targets)
+    x, y = (np.asarray(t) for t in trainer.batch(tf.constant([4, 1], tf.int64), 0))
+    assert x.shape == y.shape == (2, 28, 28, 1) and x.dtype == y.dtype == np.float32
+    np.testing.assert_allclose(y[:, 0, 0, 0] * 255, [4, 1], atol=1e-4)
+    np.testing.assert_allclose(x, y + 0.5 / 255, atol=1e-4)
     x, y = _batches(evaluation_dataset(inputs, targets, 4))[1]
     np.testing.assert_allclose(y[:, 0, 0, 0] * 255, [4, 5], atol=1e-4)
     np.testing.assert_allclose(x, y + 0.5 / 255, atol=1e-4)
+
+
+def test_the_compiled_epoch_trains_like_keras_fit_on_the_same_batches(raw_params, prepared_small):
+    """Every batch of each epoch, the partial last one included, trained in order: the same
+    weights and losses as Keras's own fit on a tf.data pipeline of the same batches."""
+    import tensorflow as tf
+
+    from aezoo.models import LOSSES, build, make_optimizer
+
+    params = small_params(raw_params, "dense16")
+    spec = params.variant("dense16")
+    images = load_prepared(prepared_small / "clean.npz")["train"].x[:1000]  # 15 x 64 + 40
+    trainer = _trainer("dense16", raw_params, images, images, batch_size=64)
+    initial = trainer.autoencoder.get_weights()
+    compile_for_training(trainer, spec, params.training)
+    ours = trainer.fit(
+        trainer.epochs(0, 2), epochs=2, steps_per_epoch=1, shuffle=False, verbose=0
+    ).history
+
+    reference = build("dense16", spec).autoencoder
+    reference.set_weights(initial)
+    reference.compile(optimizer=make_optimizer(spec), loss=LOSSES[spec.loss])
+    floats = images.astype(np.float32)[..., None] / 255
+
+    def epoch_batches(epoch):
+        shuffled = floats[_order(1000, 0, epoch)]
+        return tf.data.Dataset.from_tensor_slices((shuffled, shuffled)).batch(64)
+
+    batches = epoch_batches(0).concatenate(epoch_batches(1))
+    theirs = reference.fit(batches, epochs=2, steps_per_epoch=16, shuffle=False, verbose=0).history
+
+    np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-6)
+    for a, b in zip(trainer.autoencoder.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_training_is_deterministic(raw_params, prepared_small):
@@ -94,34 +139,6 @@ def test_training_is_deterministic(raw_params, prepared_small):
     assert first.history["loss"] == second.history["loss"]
     for a, b in zip(first.parts.autoencoder.weights, second.parts.autoencoder.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
-@pytest.mark.parametrize(
-    ("steps", "configured", "expected"),
-    [(215, 1, 1), (215, 1000, 215), (215, 100, 43), (550, 100, 55), (16, 5, 4), (13, 12, 1)],
-)
-def test_steps_per_execution_is_the_largest_divisor_of_the_epoch(steps, configured, expected):
-    assert execution_steps(steps, configured) == expected
-
-
-def test_steps_per_execution_not_dividing_the_epoch_trains_the_same_epochs(
-    raw_params, prepared_small
-):
-    raw_params["training"]["steps_per_execution"] = 5  # 1024 / 64 = 16 steps: 4 is used
-    params = small_params(raw_params, "dense16", epochs=3)
-    clean, _ = _inputs(params, "dense16", prepared_small)
-    result = train_variant("dense16", params.variant("dense16"), params, clean, clean)
-    assert result.facts["steps_per_epoch"] == 16 and result.facts["steps_per_execution"] == 4
-    assert len(result.history["loss"]) == 3 and np.all(np.isfinite(result.history["val_loss"]))
-    raw_params["training"]["steps_per_execution"] = 1
-    reference = train_variant(
-        "dense16",
-        params.variant("dense16"),
-        small_params(raw_params, "dense16", epochs=3),
-        clean,
-        clean,
-    )
-    np.testing.assert_allclose(result.history["loss"], reference.history["loss"], rtol=1e-5)
 
 
 def test_fresh_noise_draws_new_noise_each_epoch_and_still_learns(raw_params, prepared_small):

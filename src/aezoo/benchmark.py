@@ -3,10 +3,10 @@
 For each variant one process builds the same model twice (same initial weights) and trains
 both copies in turns, epoch by epoch, so machine noise hits both:
 
-* arm **a**, aezoo: ``training_dataset`` (arrays in memory as stored, one gather per batch,
-  no autotuning) and ``compile_for_training`` (``FusedAdam``, the chosen
-  ``steps_per_execution`` / ``jit_compile``), exactly as ``train_variant`` uses them;
-  inference as the evaluate stage does it;
+* arm **a**, aezoo: ``EpochTrainer`` (arrays in memory as stored, one compiled step per
+  epoch that gathers its batches in the graph) and ``compile_for_training`` (``FusedAdam``,
+  the chosen ``jit_compile``), exactly as ``train_variant`` uses them; inference as the
+  evaluate stage does it;
 * arm **b**, the seeds: ``model.fit(x, y, batch_size=..., epochs=1)`` on float32 numpy arrays
   with Keras's own optimiser (``verbose=0``, so no progress bar handicaps it) and
   ``model.predict(x)``.
@@ -22,8 +22,6 @@ the time of a no-op ``dvc repro`` and the start-up time of every ``pipeline/*.py
 from __future__ import annotations
 
 import datetime
-import functools
-import itertools
 import json
 import math
 import os
@@ -56,12 +54,11 @@ class BenchmarkError(AezooError, RuntimeError):
 class Setting:
     """One configuration of aezoo's trainer under test."""
 
-    steps_per_execution: int
     jit_compile: bool
 
     @property
     def label(self) -> str:
-        return f"spe={self.steps_per_execution} jit={'on' if self.jit_compile else 'off'}"
+        return f"jit={'on' if self.jit_compile else 'off'}"
 
 
 @dataclass
@@ -70,7 +67,6 @@ class ArmResult:
 
     arm: str
     setting: str
-    steps_per_execution: int | None = None  # effective, after the divisor rule
     train_seconds: list[float] = field(default_factory=list)  # timed epochs, training only
     epoch_seconds: list[float] = field(default_factory=list)  # timed epochs, with validation
     predict_seconds: list[float] = field(default_factory=list)
@@ -230,44 +226,41 @@ def _bench_data(params: Params, name: str, data_dir: Path, train_samples: int | 
 
 
 class AezooArm:
-    """aezoo's trainer path: uint8 ``tf.data`` pipeline, the trainer's compile settings."""
+    """aezoo's trainer path: ``EpochTrainer`` on the stored arrays, the trainer's settings."""
 
     def __init__(self, name, spec, params: Params, setting: Setting, clean, inputs, weights):
         from aezoo.models import build
-        from aezoo.training import compile_for_training, evaluation_dataset, training_dataset
+        from aezoo.training import EpochTrainer, compile_for_training, evaluation_dataset
 
         self.result = ArmResult("aezoo", setting.label)
         self.model = build(name, spec).autoencoder
         self.model.set_weights(weights)
-        self.steps = math.ceil(len(clean["train"]) / spec.batch_size)
-        training = params.training.model_copy(update=asdict(setting))
-        self.result.steps_per_execution = compile_for_training(
-            self.model, spec, training, self.steps
+        self.trainer = EpochTrainer(
+            self.model,
+            inputs["train"].x,
+            clean["train"].x,
+            spec.batch_size,
+            params.training.seed,
         )
-        # One epoch's dataset per fit call; each call starts a new iterator, so each epoch
-        # gets its own seed (the trainer's one long iterator shuffles by epoch itself).
-        self.train_epoch = functools.partial(
-            training_dataset, inputs["train"].x, clean["train"].x, spec.batch_size, 1
-        )
+        compile_for_training(self.trainer, spec, params.training.model_copy(update=asdict(setting)))
         self.epochs_run = 0
         self.val = evaluation_dataset(inputs["val"].x, clean["val"].x, spec.batch_size)
-        self.seed = params.training.seed
         self.test = inputs["test"].x
         self.predict_batch = params.evaluation.batch_size
 
     def epoch(self, clock) -> float:
         """One epoch (training + validation); returns the validation loss."""
-        train = self.train_epoch(self.seed + self.epochs_run)
-        self.epochs_run += 1
-        history = self.model.fit(
-            train,
+        # One fit call an epoch, numbered on, so each epoch draws its own order.
+        history = self.trainer.fit(
+            self.trainer.epochs(self.epochs_run, 1),
             epochs=1,
-            steps_per_epoch=self.steps,
+            steps_per_epoch=1,
             validation_data=self.val,
             callbacks=[clock],
-            shuffle=False,  # the dataset shuffles itself, as in train_variant
+            shuffle=False,  # the trainer shuffles each epoch itself, as in train_variant
             verbose=0,
         )
+        self.epochs_run += 1
         return history.history["val_loss"][-1]
 
     def predict(self) -> None:
@@ -513,23 +506,15 @@ def run_benchmark(
     return report
 
 
-def parse_settings(steps_per_execution: str, jit_compile: str) -> list[Setting]:
-    """Every combination of comma-separated steps-per-execution and jit values."""
-    try:
-        steps = [int(value) for value in steps_per_execution.split(",")]
-    except ValueError:
-        raise BenchmarkError(
-            f"--steps-per-execution: {steps_per_execution!r} is not a list of integers"
-        ) from None
-    if any(value < 1 for value in steps):
-        raise BenchmarkError(f"--steps-per-execution: {steps_per_execution!r}: must be >= 1")
+def parse_settings(jit_compile: str) -> list[Setting]:
+    """One setting per comma-separated jit value."""
     switches = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
     jits = []
     for value in jit_compile.split(","):
         if value.strip().lower() not in switches:
             raise BenchmarkError(f"--jit-compile: {value!r} is not one of true/false")
         jits.append(switches[value.strip().lower()])
-    return [Setting(spe, jit) for spe, jit in itertools.product(steps, jits)]
+    return [Setting(jit) for jit in jits]
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -553,8 +538,7 @@ def table_rows(report: dict) -> list[list[str]]:
                 [
                     variant["variant"],
                     arm["arm"],
-                    arm["setting"]
-                    + (f" (eff. {arm['steps_per_execution']})" if arm["arm"] == "aezoo" else ""),
+                    arm["setting"],
                     _fmt(arm["samples_per_second"]),
                     _epoch_range(variant["train_samples"], arm["train_seconds"]),
                     _fmt(statistics.median(arm["epoch_seconds"]), 2),
@@ -657,10 +641,7 @@ def write_report(report: dict, out_dir: Path) -> None:
 def main(params: Params, args) -> None:
     """Run the benchmark from ``pipeline/bench.py``'s parsed arguments; print the table."""
     training = params.training
-    settings = parse_settings(
-        args.steps_per_execution or str(training.steps_per_execution),
-        args.jit_compile or str(training.jit_compile),
-    )
+    settings = parse_settings(args.jit_compile or str(training.jit_compile))
     if args.epochs < 1:
         raise BenchmarkError(f"--epochs: {args.epochs}: must be at least 1")
     variants = args.variants.split(",") if args.variants else list(params.variants)

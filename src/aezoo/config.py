@@ -206,13 +206,9 @@ class TrainingConfig(StrictModel):
     progress_digits: PositiveInt = Field(
         10, description="Fixed test digits reconstructed after every epoch for the GIF."
     )
-    steps_per_execution: PositiveInt = Field(
-        1,
-        description="Training steps per compiled call (fewer Python round trips). The trainer "
-        "uses the largest divisor of the epoch's step count not above it, so a large value "
-        "(e.g. 1000) means one call per epoch; train.json records the effective value.",
+    jit_compile: bool = Field(
+        False, description="Compile the training epoch (one compiled step) with XLA."
     )
-    jit_compile: bool = Field(False, description="Compile the training step with XLA.")
 
 
 class EvaluationConfig(StrictModel):
