@@ -141,6 +141,24 @@ def test_training_is_deterministic(raw_params, prepared_small):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.parametrize("name", ["vae", "vae2d"])
+def test_no_gradient_of_the_vae_sums_more_than_two_terms(name, raw_params):
+    """A 3-term ``AddN`` adds in an order picked at run time (see ``Sampling``): the VAE
+    trained to different weights in different processes. Checked on the traced epoch."""
+    import tensorflow as tf
+
+    params = parse_params(raw_params)
+    images = np.zeros((100, 28, 28), np.uint8)
+    trainer = _trainer(name, raw_params, images, images, batch_size=32)
+    compile_for_training(trainer, params.variant(name), params.training)
+    epoch = tf.function(trainer.train_step).get_concrete_function(tf.TensorSpec([], tf.int64))
+    graph = epoch.graph.as_graph_def()
+    nodes = [*graph.node, *(node for body in graph.library.function for node in body.node_def)]
+    terms = {n.name: [i for i in n.input if not i.startswith("^")] for n in nodes if n.op == "AddN"}
+    assert any(sum_name.startswith("while/") for sum_name in terms)  # the loop body's sums
+    assert {sum_name: len(t) for sum_name, t in terms.items() if len(t) > 2} == {}
+
+
 def test_fresh_noise_draws_new_noise_each_epoch_and_still_learns(raw_params, prepared_small):
     params = small_params(raw_params, "conv_denoise", epochs=2, fresh_noise=True)
     clean, inputs = _inputs(params, "conv_denoise", prepared_small)

@@ -148,6 +148,12 @@ class Sampling(layers.Layer):
 
     Outside training it returns the mean, so reconstructions are deterministic; the
     evaluate stage estimates the ELBO with sampled codes itself.
+
+    The KL term reuses the sample's ``std`` (``exp(log_var) == std**2``), so ``log_var``
+    feeds two ops, not three. Its gradient is then a sum of two terms. TensorFlow's CPU
+    ``AddN`` accumulates into whichever input buffer is free at run time, first. With three
+    terms that changes the order of the additions, and training gave different weights
+    from one process to the next. Two terms add the same either way.
     """
 
     def __init__(self, seed: int | None = None, **kwargs):
@@ -157,12 +163,13 @@ class Sampling(layers.Layer):
 
     def call(self, inputs, training=None):
         mean, log_var = inputs
-        kl = -0.5 * ops.sum(1 + log_var - ops.square(mean) - ops.exp(log_var), axis=1)
+        std = ops.exp(0.5 * log_var)
+        kl = -0.5 * ops.sum(1 + log_var - ops.square(mean) - ops.square(std), axis=1)
         self.add_loss(ops.mean(kl))
         if not training:
             return mean
         epsilon = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
-        return mean + ops.exp(0.5 * log_var) * epsilon
+        return mean + std * epsilon
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
