@@ -3,7 +3,9 @@
 import json
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import ROOT
 
 from aezoo import benchmark
@@ -106,8 +108,16 @@ def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
                 "variant": "dense16",
                 "train_samples": 3000,
                 "arms": [
-                    _arm("aezoo", 3000.0, 0.0300, ratio=1.5, quality_ok=True),
-                    _arm("model.fit", 2000.0, 0.0301),
+                    _arm(
+                        "aezoo",
+                        3000.0,
+                        0.0300,
+                        ratio=1.5,
+                        quality_ok=True,
+                        val_loss_change=0.03 / 0.0301 - 1,
+                    ),
+                    _arm("model.fit", 2000.0, 0.0290),
+                    _arm("model.fit", 2050.0, 0.0301),
                 ],
             }
         ],
@@ -122,7 +132,7 @@ def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert markdown == render_markdown(report)
     assert "| dense16 | aezoo | jit=off | 3,000 | 2,000-3,000 |" in markdown
-    assert "1.50x | ok |" in markdown and "Test CPU, 2 cores" in markdown
+    assert "1.50x | ok (-0.33%) |" in markdown and "Test CPU, 2 cores" in markdown
     assert "`python pipeline/train.py --help` | 0.40 |" in markdown
     assert "`import aezoo.training` (in `heavy_imports()`): train (TensorFlow, Keras) | 6.20 |" in (
         markdown
@@ -146,12 +156,15 @@ def test_a_tiny_benchmark_measures_both_arms(raw_params, prepared_small, tmp_pat
         time_imports=False,  # library_import_seconds has its own, cheaper test
     )
     (variant,) = report["variants"]
-    aezoo, plain = variant["arms"]
+    aezoo, plain, same_order = variant["arms"]
+    assert (plain["setting"], same_order["setting"]) == ("b: shuffled", "c: aezoo's order")
+    assert "ratio" not in plain and "quality_ok" not in same_order
     assert variant["train_samples"] == 512 and variant["steps_per_epoch"] == 2
     assert aezoo["samples_per_second"] > 0 and plain["samples_per_second"] > 0
     assert aezoo["ratio"] == pytest.approx(
         aezoo["samples_per_second"] / plain["samples_per_second"]
     )
+    assert aezoo["val_loss_change"] == pytest.approx(aezoo["val_loss"] / same_order["val_loss"] - 1)
     assert variant["train_flops_per_sample"] == 3 * 2 * 2 * 784 * 16
     assert aezoo["peak_rss_mib"] > 100
     assert "train.py" in report["overheads"]["entry_point_seconds"]
@@ -188,3 +201,30 @@ def test_the_plain_arm_uses_keras_adam_and_aezoo_its_fused_adam(raw_params, prep
         aezoo.epoch(benchmark.EpochClock())
     assert aezoo.epochs_run == 2  # each benchmark epoch is numbered on, so it reshuffles
     assert int(aezoo.trainer.optimizer.iterations) == 2 * aezoo.trainer.steps_per_epoch
+
+
+def test_the_quality_reference_fits_on_the_trainers_batches_in_its_order(
+    raw_params, prepared_small
+):
+    """c trains on a's batches: after two epochs their validation losses agree to round-off
+    (Keras's Adam against the fused one), while b, shuffled its own way, ends elsewhere."""
+    from aezoo.models import build
+    from aezoo.training import epoch_order
+
+    raw_params["variants"]["dense16"]["batch_size"] = 32  # 32 steps an epoch: order matters
+    params = parse_params(raw_params)
+    spec = params.variant("dense16")
+    clean, inputs = benchmark._bench_data(params, "dense16", prepared_small, 1024)
+    weights = build("dense16", spec).autoencoder.get_weights()
+    aezoo = benchmark.AezooArm("dense16", spec, params, Setting(False), clean, inputs, weights)
+    shuffled = benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights)
+    same = benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights, same_order=True)
+    losses = [
+        [arm.epoch(benchmark.EpochClock()) for _ in range(2)] for arm in (aezoo, shuffled, same)
+    ]
+
+    order = epoch_order(1024, params.training.seed, tf.constant(1, tf.int64)).numpy()
+    np.testing.assert_array_equal(same.x[..., 0], clean["train"].x[order] / np.float32(255))
+    assert same.x is same.y  # a plain autoencoder: one float32 copy, as in fit(x_train, x_train)
+    np.testing.assert_allclose(losses[0], losses[2], rtol=1e-4)
+    assert abs(losses[1][-1] / losses[0][-1] - 1) > 1e-3  # 6e-3: the order shows
