@@ -602,7 +602,8 @@ def _quality(arm: dict) -> str:
     """``ok (+0.06%)``: a's verdict and its val loss against c's; blank for b and c."""
     if "quality_ok" not in arm:
         return ""
-    return f"{'ok' if arm['quality_ok'] else 'WORSE'} ({arm['val_loss_change']:+.2%})"
+    change = round(arm["val_loss_change"], 4) + 0.0  # + 0.0: no "-0.00%"
+    return f"{'ok' if arm['quality_ok'] else 'WORSE'} ({change:+.2%})"
 
 
 HEADER = [
