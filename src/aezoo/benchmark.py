@@ -285,6 +285,13 @@ class AezooArm:
         self.model.predict(as_model_input(self.test), batch_size=self.predict_batch, verbose=0)
 
 
+def _float_images(images: np.ndarray) -> np.ndarray:
+    """Stored images as the seeds feed them: float32 in [0, 1], shape ``(n, 28, 28, 1)``."""
+    from aezoo.data import to_unit_float
+
+    return to_unit_float(images)[..., None]
+
+
 class PlainFitArm:
     """The seeds' way: float32 numpy arrays in memory, ``model.fit(x, y, batch_size, epochs)``.
 
@@ -296,12 +303,10 @@ class PlainFitArm:
       aezoo's :func:`~aezoo.training.epoch_order` for that epoch, with ``shuffle=False``, so
       it trains on the same batches in the same order as aezoo's trainer and the two
       validation losses differ only by what the trainers do. Its speed is reported but is no
-      baseline: Keras then gathers each batch from consecutive rows, faster than the random
-      rows a shuffled fit gathers, and the ordering is done before the epoch's clock starts.
+      baseline: its arrays are put in order before the epoch's clock starts.
     """
 
     def __init__(self, name, spec, params: Params, clean, inputs, weights, same_order=False):
-        from aezoo.data import to_unit_float
         from aezoo.models import LOSSES, make_optimizer
 
         self.same_order = same_order
@@ -312,20 +317,16 @@ class PlainFitArm:
         self.stored = (inputs["train"].x, clean["train"].x)  # as stored: uint8 or float16
         self.epochs_run = 0
 
-        def as_float(images):
-            return to_unit_float(images)[..., None]
-
-        self.as_float = as_float
         self.x, self.y = self._arrays() if not same_order else (None, None)
-        self.val = (as_float(inputs["val"].x), as_float(clean["val"].x))
-        self.test = as_float(inputs["test"].x)
+        self.val = (_float_images(inputs["val"].x), _float_images(clean["val"].x))
+        self.test = _float_images(inputs["test"].x)
 
     def _arrays(self, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """float32 (x, y) of the training split, in ``order`` if given."""
         stored_x, stored_y = self.stored
         pick = slice(None) if order is None else order
-        x = self.as_float(stored_x[pick])
-        return x, x if stored_x is stored_y else self.as_float(stored_y[pick])
+        x = _float_images(stored_x[pick])
+        return x, x if stored_x is stored_y else _float_images(stored_y[pick])
 
     def epoch(self, clock) -> float:
         """One epoch (training + validation); returns the validation loss."""
