@@ -186,15 +186,26 @@ def test_dvc_parses_yaml_with_the_c_parser():
     assert YAML(typ="safe").Parser.__name__ == "CParser"
 
 
-def test_the_plain_arm_uses_keras_adam_and_aezoo_its_fused_adam(raw_params, prepared_small):
-    from aezoo.models import FusedAdam, build
+def _dense16_arms(raw_params, prepared, samples: int):
+    """dense16's arms a (aezoo), b (shuffled fit) and c (fit in a's order), same weights."""
+    from aezoo.models import build
 
     params = parse_params(raw_params)
     spec = params.variant("dense16")
-    clean, inputs = benchmark._bench_data(params, "dense16", prepared_small, 256)
+    clean, inputs = benchmark._bench_data(params, "dense16", prepared, samples)
     weights = build("dense16", spec).autoencoder.get_weights()
-    aezoo = benchmark.AezooArm("dense16", spec, params, Setting(False), clean, inputs, weights)
-    plain = benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights)
+    arms = (
+        benchmark.AezooArm("dense16", spec, params, Setting(False), clean, inputs, weights),
+        benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights),
+        benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights, same_order=True),
+    )
+    return params, clean, arms
+
+
+def test_the_plain_arm_uses_keras_adam_and_aezoo_its_fused_adam(raw_params, prepared_small):
+    from aezoo.models import FusedAdam
+
+    _, _, (aezoo, plain, _) = _dense16_arms(raw_params, prepared_small, 256)
     assert isinstance(aezoo.trainer.optimizer, FusedAdam)
     assert type(plain.model.optimizer) is keras.optimizers.Adam
     for _ in range(2):
@@ -208,17 +219,10 @@ def test_the_quality_reference_fits_on_the_trainers_batches_in_its_order(
 ):
     """c trains on a's batches: after two epochs their validation losses agree to round-off
     (Keras's Adam against the fused one), while b, shuffled its own way, ends elsewhere."""
-    from aezoo.models import build
     from aezoo.training import epoch_order
 
     raw_params["variants"]["dense16"]["batch_size"] = 32  # 32 steps an epoch: order matters
-    params = parse_params(raw_params)
-    spec = params.variant("dense16")
-    clean, inputs = benchmark._bench_data(params, "dense16", prepared_small, 1024)
-    weights = build("dense16", spec).autoencoder.get_weights()
-    aezoo = benchmark.AezooArm("dense16", spec, params, Setting(False), clean, inputs, weights)
-    shuffled = benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights)
-    same = benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights, same_order=True)
+    params, clean, (aezoo, shuffled, same) = _dense16_arms(raw_params, prepared_small, 1024)
     losses = [
         [arm.epoch(benchmark.EpochClock()) for _ in range(2)] for arm in (aezoo, shuffled, same)
     ]
