@@ -113,3 +113,49 @@ def test_the_vae_reconstruction_loss_is_the_summed_pixel_bce_with_gradients_ever
         loss = summed_binary_crossentropy(1.0 - edges, edges)  # as wrong as can be
     gradient = tape.gradient(loss, edges)
     assert np.isfinite(loss).all() and np.all(np.abs(gradient) > 1e6)
+
+
+def test_the_vae_reconstruction_loss_works_from_a_sigmoids_logits():
+    """On a Keras sigmoid's output in a traced graph, the loss is the exact BCE from the
+    logits: where float32 probabilities saturate to 0 or 1, it still gives the true value."""
+    import keras
+    import tensorflow as tf
+
+    from aezoo.models import summed_binary_crossentropy
+
+    rng = np.random.default_rng(0)
+    targets = rng.uniform(0, 1, (4, 28, 28, 1)).astype(np.float32)
+    logits = rng.normal(0, 3, (4, 28, 28, 1)).astype(np.float32)
+    logits[:, 0, :2, 0] = [40.0, -40.0]  # saturated: float32 probabilities of 1 and ~0
+
+    @tf.function
+    def from_logits_and_from_probabilities(y, z):
+        probabilities = keras.activations.sigmoid(z)
+        return (
+            summed_binary_crossentropy(y, probabilities),
+            summed_binary_crossentropy(y, tf.identity(probabilities)),  # logits not attached
+        )
+
+    ours, from_probabilities = from_logits_and_from_probabilities(targets, logits)
+    exact = np.sum(np.logaddexp(0.0, logits) - targets * logits, axis=(1, 2, 3))
+    np.testing.assert_allclose(ours, exact, rtol=1e-5)
+    assert np.max(np.abs(np.asarray(from_probabilities) - exact)) > 1.0  # saturation costs
+
+
+@pytest.mark.parametrize("name", ["dense32", "vae"])
+def test_dense_decoders_end_in_the_sigmoid_so_losses_see_its_logits(name):
+    """The output activation comes after the Reshape: a traced autoencoder's output carries
+    the logits that Keras's BCE and the VAE's loss use."""
+    import tensorflow as tf
+
+    autoencoder = build(name, PARAMS.variant(name)).autoencoder
+    seen = {}
+
+    @tf.function
+    def trace(images):
+        output = autoencoder(images, training=True)
+        seen["logits"] = getattr(output, "_keras_logits", None)
+        return output
+
+    trace(tf.zeros((2, 28, 28, 1)))
+    assert seen["logits"] is not None and tuple(seen["logits"].shape) == (2, 28, 28, 1)

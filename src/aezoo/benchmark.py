@@ -333,9 +333,9 @@ class PlainFitArm:
         if self.same_order:
             from aezoo.training import epoch_order
 
-            count, epoch = len(self.stored[1]), tf.constant(self.epochs_run, tf.int64)
+            order = epoch_order(len(self.stored[1]), self.seed, self.epochs_run).numpy()
             self.x = self.y = None  # one float32 copy at a time
-            self.x, self.y = self._arrays(epoch_order(count, self.seed, epoch).numpy())
+            self.x, self.y = self._arrays(order)
         history = self.model.fit(
             self.x,
             self.y,

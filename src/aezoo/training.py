@@ -49,9 +49,10 @@ def without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
-def epoch_order(count: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:
+def epoch_order(count: int, seed: int, epoch: int | tf.Tensor) -> tf.Tensor:
     """A permutation of ``range(count)`` drawn from ``(seed, epoch)``: every sample once an
     epoch, a new order each epoch, the same orders on every rerun."""
+    epoch = tf.cast(epoch, tf.int64)
     return tf.random.experimental.stateless_shuffle(
         tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
     )
@@ -99,10 +100,13 @@ class EpochTrainer(keras.Model):
         """The float32 (input, target) images of the samples at ``indices``; ``step`` (the
         global step) seeds fresh noise."""
         targets = _as_images(tf.gather(self.targets, indices))
-        if self.fresh_noise is None:
-            return _as_images(tf.gather(self.inputs, indices)), targets
-        seed = tf.stack([tf.constant(self.fresh_noise.seed, tf.int64), FRESH_NOISE_STREAM + step])
-        return corrupt_batch(targets, self.fresh_noise, seed), targets
+        if self.fresh_noise is not None:
+            noise_seed = tf.constant(self.fresh_noise.seed, tf.int64)
+            seed = tf.stack([noise_seed, FRESH_NOISE_STREAM + step])
+            return corrupt_batch(targets, self.fresh_noise, seed), targets
+        if self.inputs is self.targets:  # a plain autoencoder: one gather serves both
+            return targets, targets
+        return _as_images(tf.gather(self.inputs, indices)), targets
 
     def train_step(self, epoch):
         order = epoch_order(self.count, self.seed, epoch)
