@@ -92,8 +92,9 @@ def test_fused_adam_is_saved_with_the_model_and_reloads(tmp_path):
 
 
 def test_the_vae_reconstruction_loss_is_the_summed_pixel_bce_with_gradients_everywhere():
-    """Keras's clipped BCE summed over the pixels, away from 0 and 1; finite, with a
-    gradient, at predictions of exactly 0 and 1, where the clip would stop it."""
+    """Given bare probabilities (no sigmoid logits attached): Keras's clipped BCE summed over
+    the pixels, away from 0 and 1; finite, with a gradient, at predictions of exactly 0 and
+    1, where the clip would stop it."""
     import keras
     import tensorflow as tf
 
