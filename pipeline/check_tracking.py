@@ -1,11 +1,24 @@
 """Check the MLflow store: one complete run per variant (params, curves, metrics, figures, model).
 
-Reads the store the stages log to (MLFLOW_TRACKING_URI, else mlflow.db at the repository
-root) and exits 1 listing what is missing. Run it after `dvc repro`.
+Reads the store the track stage logs to (MLFLOW_TRACKING_URI, else mlflow.db at the
+repository root) and exits 1 listing what is missing. Run it after `dvc repro`.
 """
 
-from aezoo import tracking
 from aezoo.cli import run_stage, stage_parser
+from aezoo.config import Params
+from aezoo.figures import figures_for
+
+
+def expected_runs(params: Params, variants: list[str]) -> dict[str, tuple[int, list[str], bool]]:
+    """Per variant: the epochs it trains, its figure files, and whether it is registered."""
+    return {
+        name: (
+            params.epochs(name),
+            [figure.file for figure in figures_for(params.variant(name))],
+            params.tracking.register_models and params.is_full_run(name),
+        )
+        for name in variants
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,10 +28,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--dvc-exp", help="only the runs of this DVC experiment (DVC_EXP_NAME)")
     args = parser.parse_args(argv)
-    run_stage(
-        args.params,
-        lambda params: tracking.check(params, args.variants or params.variants, args.dvc_exp),
-    )
+
+    def check(params: Params) -> None:
+        from aezoo import tracking
+
+        expected = expected_runs(params, args.variants or list(params.variants))
+        tracking.check(params.tracking, expected, args.dvc_exp)
+
+    run_stage(args.params, check)
 
 
 if __name__ == "__main__":

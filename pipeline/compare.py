@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from aezoo import reporting
 from aezoo.cli import run_stage, stage_parser
+from aezoo.stages.compare import compare
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,8 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     run_stage(
-        args.params,
-        lambda params: reporting.compare(args.variants, args.out, args.corruptions),
+        args.params, lambda params: compare(params, args.variants, args.out, args.corruptions)
     )
 
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from aezoo import stages
 from aezoo.cli import run_stage, stage_parser
+from aezoo.stages import data as stages
 
 
 def main(argv: list[str] | None = None) -> None:

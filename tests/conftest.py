@@ -55,15 +55,21 @@ def raw_params(base_params) -> dict:
     return copy.deepcopy(base_params)
 
 
-@pytest.fixture(scope="session")
-def prepared_small(tmp_path_factory, mnist_mirror) -> Path:
-    """Real MNIST, fetched from the mirror and prepared with small subsets."""
+def data_config(base_params: dict, **overrides):
+    """params.yaml's ``data`` section with ``overrides``, validated."""
     from aezoo.config import DataConfig
+
+    return DataConfig(**{**base_params["data"], **overrides})
+
+
+@pytest.fixture(scope="session")
+def prepared_small(tmp_path_factory, mnist_mirror, base_params) -> Path:
+    """Real MNIST, fetched from the mirror and prepared with small subsets."""
     from aezoo.data import fetch_mnist, prepare_mnist
 
     work = tmp_path_factory.mktemp("mnist")
-    config = DataConfig(
-        mirror=str(mnist_mirror), train_subset=1024, val_subset=256, test_subset=512
+    config = data_config(
+        base_params, mirror=str(mnist_mirror), train_subset=1024, val_subset=256, test_subset=512
     )
     fetch_mnist(config, work / "raw")
     prepare_mnist(config, work / "raw", work / "prepared" / "clean.npz")
@@ -71,34 +77,29 @@ def prepared_small(tmp_path_factory, mnist_mirror) -> Path:
 
 
 @pytest.fixture(scope="session")
-def full_prepared(tmp_path_factory, mnist_mirror) -> Path:
+def full_prepared(tmp_path_factory, mnist_mirror, base_params) -> Path:
     """Real MNIST, prepared in full (55,000 / 5,000 / 10,000)."""
-    from aezoo.config import DataConfig
     from aezoo.data import fetch_mnist, prepare_mnist
 
     work = tmp_path_factory.mktemp("mnist_full")
-    config = DataConfig(mirror=str(mnist_mirror))
+    config = data_config(base_params, mirror=str(mnist_mirror))
+    assert config.full
     fetch_mnist(config, work / "raw")
     prepare_mnist(config, work / "raw", work / "prepared" / "clean.npz")
     return work / "prepared"
 
 
-# The small zoo that the evaluate and render tests share: one variant of each figure kind.
-SMALL_ZOO_EPOCHS = {"dense16": 2, "conv_denoise": 2, "vae": 2, "vae2d": 3}
+# The small zoo that the evaluate, render, figures and tracking tests share: one variant of
+# each figure kind and each architecture x objective (conv_vae: a strided-conv VAE, 2-D code).
+SMALL_ZOO_EPOCHS = {"dense16": 2, "conv_denoise": 2, "vae": 2, "vae2d": 3, "conv_vae": 1}
+SMALL_SUBSETS = {"train_subset": 1024, "val_subset": 256, "test_subset": 512}  # prepared_small
 
 
-@pytest.fixture(scope="session")
-def small_zoo(tmp_path_factory, prepared_small, base_params):
-    """A dense, a conv denoiser, a VAE and a 2-D VAE trained briefly on the small subset and
-    evaluated (metrics and the arrays the figures show); returns ``(params, work)``.
-
-    Paths: ``work/data``, ``work/models/<name>``, ``work/reports/<name>``,
-    ``work/test_outputs/<name>.npz``. Figure sizes are small, so rendering stays quick.
-    """
-    from aezoo import stages
-    from aezoo.config import parse_params
-
+def small_zoo_raw(base_params: dict) -> dict:
+    """params.yaml for the small zoo: its variants, briefly trained on ``prepared_small``'s
+    subsets (so ``params.data`` says what the data is), small evaluation and figures."""
     raw = copy.deepcopy(base_params)
+    raw["data"].update(SMALL_SUBSETS)
     raw["variants"] = {
         name: {**raw["variants"][name], "epochs": epochs, "batch_size": 64}
         for name, epochs in SMALL_ZOO_EPOCHS.items()
@@ -112,20 +113,51 @@ def small_zoo(tmp_path_factory, prepared_small, base_params):
         interpolation_steps=5,
         gif_frame_ms=250,
     )
-    params = parse_params(raw)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def small_zoo(tmp_path_factory, prepared_small, base_params):
+    """The small zoo's variants trained briefly on the small subset and evaluated (metrics
+    and the arrays the figures show); returns ``(params, work)``.
+
+    Paths: ``work/data`` (clean.npz, gauss05.npz), ``work/models/<name>``,
+    ``work/reports/<name>``, ``work/test_outputs/<name>.npz``. Figure sizes are small, so
+    rendering stays quick (``rendered_zoo`` draws them).
+    """
+    from aezoo.config import parse_params
+    from aezoo.stages.corrupt import corrupt
+    from aezoo.stages.evaluate import evaluate
+    from aezoo.stages.train import train
+
+    params = parse_params(small_zoo_raw(base_params))
     work = tmp_path_factory.mktemp("zoo")
     data = work / "data"
     data.mkdir()
     (data / "clean.npz").symlink_to(prepared_small / "clean.npz")
-    stages.corrupt(
-        params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json"
-    )
+    corrupt(params, "gauss05", data / "clean.npz", data / "gauss05.npz", work / "gauss05.json")
     for name in params.variants:
         models, report = work / "models" / name, work / "reports" / name
-        stages.train(params, name, data, models, report)
-        outputs = work / "test_outputs" / f"{name}.npz"
-        stages.evaluate(params, name, data, models, report, test_outputs=outputs)
+        train(params, name, data, models, report)
+        evaluate(params, name, data, models, report, test_outputs=zoo_outputs(work, name))
     return params, work
+
+
+@pytest.fixture(scope="session")
+def rendered_zoo(small_zoo):
+    """The small zoo with every variant's figures drawn by the render stage."""
+    from aezoo.stages.render import render
+
+    params, work = small_zoo
+    for name in params.variants:
+        models, report = work / "models" / name, work / "reports" / name
+        render(params, name, work / "data", models, report, test_outputs=zoo_outputs(work, name))
+    return params, work
+
+
+def zoo_outputs(work: Path, name: str) -> Path:
+    """The evaluate stage's arrays of a small-zoo variant (what the render stage draws)."""
+    return work / "test_outputs" / f"{name}.npz"
 
 
 def write_params(path: Path, raw: dict) -> Path:

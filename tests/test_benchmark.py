@@ -159,6 +159,8 @@ def test_a_tiny_benchmark_measures_both_arms(raw_params, prepared_small, tmp_pat
     assert (plain["setting"], same_order["setting"]) == ("b: shuffled", "c: aezoo's order")
     assert "ratio" not in plain and "quality_ok" not in same_order
     assert variant["train_samples"] == 512 and variant["steps_per_epoch"] == 2
+    assert (variant["architecture"], variant["objective"]) == ("dense", "autoencoder")
+    assert "family" not in variant
     assert aezoo["samples_per_second"] > 0 and plain["samples_per_second"] > 0
     assert aezoo["ratio"] == pytest.approx(
         aezoo["samples_per_second"] / plain["samples_per_second"]

@@ -19,6 +19,7 @@ def test_repository_params_are_valid():
     assert {"dense16", "conv", "vae"} <= set(params.variants)
     assert params.variant("conv").code_size == 4 * 4 * 8
     assert params.variant("conv_denoise").code_size == 7 * 7 * 32
+    assert len(params.variants) == 13
 
 
 def test_negative_noise_level_names_the_key(raw_params):
@@ -42,12 +43,139 @@ def test_misspelled_top_level_and_nested_keys(raw_params):
     assert "variants.conv.epoch: unknown key (did you mean 'epochs'?" in message
 
 
-def test_wrong_type_and_unknown_family(raw_params):
+def test_wrong_type_and_unknown_architecture(raw_params):
     raw_params["variants"]["dense16"]["batch_size"] = "big"
-    raw_params["variants"]["conv"]["family"] = "convolutional"
+    raw_params["variants"]["conv"]["architecture"] = "convolutional"
     message = _error_of(raw_params)
     assert "variants.dense16.batch_size: Input should be a valid integer" in message
     assert "variants.conv: Input tag 'convolutional'" in message
+
+
+def test_the_retired_family_key_is_unknown(raw_params):
+    raw_params["variants"]["vae"]["family"] = "vae"
+    assert "variants.vae.family: unknown key" in _error_of(raw_params)
+
+
+def test_a_variational_conv_is_rejected_naming_the_variant(raw_params):
+    raw_params["variants"]["conv"].update(objective="variational", loss="elbo")
+    message = _error_of(raw_params)
+    assert "variants.conv: objective 'variational' needs a dense code" in message
+    assert message.count("\n  ") == 1  # that one error, nothing else
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "wanted"),
+    [
+        (
+            "dense32",
+            {"loss": "elbo"},
+            "objective 'autoencoder' needs loss 'mse' or 'bce', got 'elbo'",
+        ),
+        ("vae", {"loss": "bce"}, "objective 'variational' needs loss 'elbo', got 'bce'"),
+        ("vae", {"objective": "autoencoder"}, "objective 'autoencoder' needs loss 'mse' or 'bce'"),
+        (
+            "dense32",
+            {"output_activation": "linear"},
+            "loss 'bce' compares probabilities: output_activation must be 'sigmoid', got 'linear'",
+        ),
+        (
+            "conv_vae",
+            {"output_activation": "tanh"},
+            "loss 'elbo' compares probabilities: output_activation must be 'sigmoid', got 'tanh'",
+        ),
+    ],
+)
+def test_objective_loss_and_output_must_fit_together(raw_params, name, changes, wanted):
+    raw_params["variants"][name].update(changes)
+    assert f"variants.{name}: {wanted}" in _error_of(raw_params)
+
+
+def test_objective_and_architecture_set_the_variants_properties():
+    params = load_params(ROOT / "params.yaml")
+    assert {name for name, spec in params.variants.items() if spec.variational} == {
+        "vae",
+        "vae2d",
+        "conv_vae",
+        "denoise_vae",
+    }
+    for name, spec in params.variants.items():
+        assert spec.variational == (spec.loss == "elbo"), name
+        assert spec.denoising == (spec.input != "clean"), name
+    conv_vae = params.variant("conv_vae")
+    assert (conv_vae.architecture, conv_vae.objective, conv_vae.code_size) == (
+        "strided_conv",
+        "variational",
+        2,
+    )
+    denoise_vae = params.variant("denoise_vae")
+    assert denoise_vae.variational and denoise_vae.denoising
+    assert denoise_vae.input == "gauss05_unclipped"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "variants.dense16.activation",
+        "variants.dense16.activity_l1",
+        "variants.dense16.fresh_noise",
+        "variants.dense16.output_activation",
+        "variants.conv.kernel_size",
+        "variants.strided_denoise.hidden_units",
+        "variants.vae.optimizer.learning_rate",
+        "corruptions.gauss05.clip",
+        "corruptions.gauss05.mean",
+        "corruptions.salt_pepper.salt_ratio",
+        "corruptions.mask.fill",
+        "data.validation_size",
+        "data.test_subset",
+        "training.max_epochs",
+        "evaluation.iwae_samples",
+        "render.manifold_side",
+    ],
+)
+def test_every_setting_that_changes_a_number_is_required(raw_params, path):
+    """No silent default: deleting the key from params.yaml is an error naming it."""
+    *parents, key = path.split(".")
+    section = raw_params
+    for part in parents:
+        section = section[part]
+    del section[key]
+    message = _error_of(raw_params)
+    assert f"{path}: Field required" in message
+    assert message.count("\n  ") == 1
+
+
+@pytest.mark.parametrize("section", ["data", "training", "evaluation", "render"])
+def test_the_sections_have_no_defaults(raw_params, section):
+    del raw_params[section]
+    assert f"{section}: Field required" in _error_of(raw_params)
+
+
+def test_epochs_are_capped_by_max_epochs(raw_params):
+    params = parse_params(raw_params)
+    assert params.epochs("dense32") == 50 and params.epochs("dense16") == 10
+    raw_params["training"]["max_epochs"] = 20
+    capped = parse_params(raw_params)
+    assert capped.epochs("dense32") == 20 and capped.epochs("dense16") == 10
+    with pytest.raises(ConfigError, match=r"variants\.nope: no such variant"):
+        capped.epochs("nope")
+
+
+def test_a_full_run_has_all_the_data_and_all_its_epochs(raw_params):
+    params = parse_params(raw_params)
+    assert params.data.full
+    assert all(params.is_full_run(name) for name in params.variants)
+
+    raw_params["training"]["max_epochs"] = 10  # caps dense32 (50), not dense16 (10)
+    capped = parse_params(raw_params)
+    assert not capped.is_full_run("dense32") and capped.is_full_run("dense16")
+
+    for subset in ("train_subset", "val_subset", "test_subset"):
+        raw = {**raw_params, "data": {**raw_params["data"], subset: 100}}
+        raw["training"] = {**raw_params["training"], "max_epochs": None}
+        subset_run = parse_params(raw)
+        assert not subset_run.data.full, subset
+        assert not any(subset_run.is_full_run(name) for name in subset_run.variants), subset
 
 
 def test_input_must_name_a_corruption(raw_params):

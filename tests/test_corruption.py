@@ -14,7 +14,7 @@ def test_images(prepared_small):
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(test_images):
-    spec = GaussianNoise(kind="gaussian", std=0.5, seed=7)
+    spec = GaussianNoise(kind="gaussian", mean=0.0, std=0.5, clip=True, seed=7)
     first = corrupt_split(test_images, spec, "test")
     again = corrupt_split(test_images, spec, "test")
     assert first.tobytes() == again.tobytes()
@@ -32,14 +32,14 @@ def test_shifted_gaussian_statistics_unclipped(test_images):
 
 
 def test_clipped_gaussian_stays_in_unit_range(test_images):
-    spec = GaussianNoise(kind="gaussian", mean=0.5, std=0.5, seed=1)
+    spec = GaussianNoise(kind="gaussian", mean=0.5, std=0.5, clip=True, seed=1)
     corrupted = corrupt_split(test_images, spec, "test")
     assert corrupted.min() >= 0 and corrupted.max() <= 1
     assert corrupted.mean() > to_unit_float(test_images).mean() + 0.3
 
 
 def test_salt_and_pepper_hits_the_requested_fraction(test_images):
-    spec = SaltAndPepper(kind="salt_and_pepper", amount=0.2, seed=3)
+    spec = SaltAndPepper(kind="salt_and_pepper", amount=0.2, salt_ratio=0.5, clip=True, seed=3)
     corrupted = corrupt_split(test_images, spec, "test")
     clean = to_unit_float(test_images).astype(np.float16)
     changed = corrupted != clean
@@ -50,7 +50,7 @@ def test_salt_and_pepper_hits_the_requested_fraction(test_images):
 
 
 def test_mask_zeroes_the_requested_fraction(test_images):
-    spec = RandomMask(kind="mask", fraction=0.5, seed=3)
+    spec = RandomMask(kind="mask", fraction=0.5, fill=0.0, clip=True, seed=3)
     corrupted = corrupt_split(test_images, spec, "test")
     clean = to_unit_float(test_images)
     masked_fraction = ((corrupted == 0) & (clean > 0)).sum() / (clean > 0).sum()

@@ -8,18 +8,19 @@ from functools import partial
 
 import numpy as np
 import pytest
+from conftest import data_config
 
-from aezoo.config import DataConfig
 from aezoo.data import (
     MIRROR_ENV,
     MNIST_FILES,
     fetch_mnist,
     load_prepared,
     prepare_mnist,
+    progress_digits,
     read_idx,
-    sha256_of,
 )
 from aezoo.errors import DataError
+from aezoo.io import sha256_of
 
 IMAGES = MNIST_FILES["test_images"]
 
@@ -45,29 +46,33 @@ def serve(tmp_path):
         server.shutdown()
 
 
-def test_fetch_from_a_mirror_directory_verifies_checksums(tmp_path, mnist_mirror, monkeypatch):
+def test_fetch_from_a_mirror_directory_verifies_checksums(
+    tmp_path, mnist_mirror, monkeypatch, base_params
+):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
-    paths = fetch_mnist(DataConfig(mirror=str(mnist_mirror)), tmp_path / "raw")
+    paths = fetch_mnist(data_config(base_params, mirror=str(mnist_mirror)), tmp_path / "raw")
     assert [p.name for p in paths] == [spec.name for spec in MNIST_FILES.values()]
     for path, spec in zip(paths, MNIST_FILES.values(), strict=True):
         assert sha256_of(path) == spec.sha256
     assert _leftovers(tmp_path / "raw") == sorted(p.name for p in paths)
 
 
-def test_fetch_over_http_from_a_mirror_url(tmp_path, mnist_mirror, serve, monkeypatch):
+def test_fetch_over_http_from_a_mirror_url(tmp_path, mnist_mirror, serve, monkeypatch, base_params):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     base = serve(mnist_mirror)
-    paths = fetch_mnist(DataConfig(mirror=base), tmp_path / "raw")
+    paths = fetch_mnist(data_config(base_params, mirror=base), tmp_path / "raw")
     assert all(sha256_of(p) == s.sha256 for p, s in zip(paths, MNIST_FILES.values(), strict=True))
 
 
-def test_environment_mirror_overrides_params(tmp_path, mnist_mirror, monkeypatch):
+def test_environment_mirror_overrides_params(tmp_path, mnist_mirror, monkeypatch, base_params):
     monkeypatch.setenv(MIRROR_ENV, str(mnist_mirror))
-    paths = fetch_mnist(DataConfig(mirror="/nonexistent"), tmp_path / "raw")
+    paths = fetch_mnist(data_config(base_params, mirror="/nonexistent"), tmp_path / "raw")
     assert len(paths) == 4
 
 
-def test_checksum_mismatch_over_http_leaves_nothing(tmp_path, mnist_mirror, serve, monkeypatch):
+def test_checksum_mismatch_over_http_leaves_nothing(
+    tmp_path, mnist_mirror, serve, monkeypatch, base_params
+):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     corrupt = tmp_path / "corrupt_mirror"
     shutil.copytree(mnist_mirror, corrupt)
@@ -76,14 +81,16 @@ def test_checksum_mismatch_over_http_leaves_nothing(tmp_path, mnist_mirror, serv
     (corrupt / IMAGES.name).write_bytes(bytes(data))
     out = tmp_path / "raw"
     with pytest.raises(DataError, match=r"checksum mismatch for t10k-images-idx3-ubyte\.gz"):
-        fetch_mnist(DataConfig(mirror=serve(corrupt)), out)
+        fetch_mnist(data_config(base_params, mirror=serve(corrupt)), out)
     assert IMAGES.name not in _leftovers(out)
     assert not any(name.startswith(".") for name in _leftovers(out))
 
 
-def test_unreachable_source_without_mirror_says_how_to_set_one(tmp_path, monkeypatch):
+def test_unreachable_source_without_mirror_says_how_to_set_one(tmp_path, monkeypatch, base_params):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
-    config = DataConfig(sources=["http://127.0.0.1:9/"], download_retries=1, download_timeout_s=2)
+    config = data_config(
+        base_params, sources=["http://127.0.0.1:9/"], download_retries=1, download_timeout_s=2
+    )
     out = tmp_path / "raw"
     with pytest.raises(DataError) as error:
         fetch_mnist(config, out)
@@ -94,10 +101,12 @@ def test_unreachable_source_without_mirror_says_how_to_set_one(tmp_path, monkeyp
     assert _leftovers(out) == []
 
 
-def test_missing_mirror_file_is_named(tmp_path, monkeypatch):
+def test_missing_mirror_file_is_named(tmp_path, monkeypatch, base_params):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     with pytest.raises(DataError, match=r"empty_mirror/train-images-idx3-ubyte\.gz: no such file"):
-        fetch_mnist(DataConfig(mirror=str(tmp_path / "empty_mirror")), tmp_path / "raw")
+        fetch_mnist(
+            data_config(base_params, mirror=str(tmp_path / "empty_mirror")), tmp_path / "raw"
+        )
 
 
 def test_truncated_gzip_is_a_clear_error(tmp_path, mnist_mirror):
@@ -130,13 +139,15 @@ def test_short_body_is_a_clear_error(tmp_path):
         read_idx(path, IMAGES)
 
 
-def test_prepare_refuses_a_tampered_raw_file_and_writes_nothing(tmp_path, mnist_mirror):
+def test_prepare_refuses_a_tampered_raw_file_and_writes_nothing(
+    tmp_path, mnist_mirror, base_params
+):
     raw = tmp_path / "raw"
     shutil.copytree(mnist_mirror, raw)
     (raw / IMAGES.name).write_bytes(b"not the real file")
     out = tmp_path / "prepared" / "clean.npz"
     with pytest.raises(DataError, match="checksum mismatch"):
-        prepare_mnist(DataConfig(), raw, out)
+        prepare_mnist(data_config(base_params), raw, out)
     assert not out.exists() and _leftovers(out.parent) == []
 
 
@@ -151,3 +162,33 @@ def test_prepared_splits_have_the_canonical_shapes_and_mean(full_prepared):
     # the validation split is the last 5,000 training images, never the test set
     assert splits["test"].y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert splits["train"].y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_prepare_holds_out_the_last_validation_size_images_then_takes_subsets(
+    tmp_path, mnist_mirror, base_params
+):
+    config = data_config(
+        base_params, validation_size=10000, train_subset=100, val_subset=20, test_subset=None
+    )
+    assert not config.full
+    summary = prepare_mnist(config, mnist_mirror, tmp_path / "clean.npz")
+    assert summary["shapes"]["x_train"] == [100, 28, 28]
+    assert summary["shapes"]["x_val"] == [20, 28, 28]
+    assert summary["shapes"]["x_test"] == [10000, 28, 28]
+    everything = read_idx(
+        mnist_mirror / MNIST_FILES["train_images"].name, MNIST_FILES["train_images"]
+    )
+    splits = load_prepared(tmp_path / "clean.npz")
+    np.testing.assert_array_equal(splits["train"].x, everything[:100])
+    np.testing.assert_array_equal(splits["val"].x, everything[50000:50020])
+
+
+def test_progress_digits_are_the_first_of_each_class_then_the_next():
+    labels = np.array([3, 0, 0, 1, 2, 5, 4, 6, 7, 8, 9, 1, 3])
+    chosen = progress_digits(labels, 12)
+    assert chosen.dtype == np.int64
+    assert list(labels[chosen]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert list(chosen[:10]) == [1, 3, 4, 0, 6, 5, 7, 8, 9, 10]
+    assert list(chosen[10:]) == [2, 11]  # the second 0 and the second 1
+    assert list(progress_digits(labels, 3)) == [1, 3, 4]
+    assert len(progress_digits(labels, 100)) == len(labels)  # every image once at most

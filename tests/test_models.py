@@ -1,4 +1,4 @@
-"""Every builder matches its spec: shapes, parameter counts, shared weights."""
+"""Every variant builds to its spec: shapes, parameter counts, shared weights, safe reloads."""
 
 import numpy as np
 import pytest
@@ -14,6 +14,7 @@ EXPECTED_PARAMETERS = {
     "stacked256": 1_132_816,  # seed 002's model summary
     "dense_denoise": 1_132_816,
     "conv": 4_385,  # the Keras blog's convolutional autoencoder
+    "conv_vae": 134_165,  # keras-io examples/generative/vae.py: 69,076 + 65,089
 }
 
 
@@ -31,6 +32,80 @@ def test_builder_shapes_and_code_size(name):
     np.testing.assert_allclose(parts.autoencoder.predict_on_batch(images), decoded, atol=1e-6)
     if name in EXPECTED_PARAMETERS:
         assert parts.autoencoder.count_params() == EXPECTED_PARAMETERS[name]
+
+
+def test_every_architecture_of_the_config_has_a_builder():
+    from aezoo.config import ARCHITECTURES as CONFIGURED
+    from aezoo.models import ARCHITECTURES
+
+    assert set(ARCHITECTURES) == set(CONFIGURED)
+    assert {spec.architecture for spec in PARAMS.variants.values()} == set(CONFIGURED)
+
+
+def _layers(model) -> list[tuple]:
+    """(type, output shape, strides, activation) of each layer after the input."""
+    return [
+        (
+            type(layer).__name__,
+            tuple(layer.output.shape[1:]),
+            getattr(layer, "strides", None),
+            getattr(getattr(layer, "activation", None), "__name__", None),
+        )
+        for layer in model.layers[1:]
+    ]
+
+
+def test_conv_vae_is_the_keras_io_convolutional_vae():
+    """examples/generative/vae.py: two stride-2 convs, Dense 16, a 2-D code; back up by a
+    dense layer to 7x7x64 and three transposed convs."""
+    spec = PARAMS.variant("conv_vae")
+    parts = build("conv_vae", spec)
+    encoder = _layers(parts.encoder)
+    assert encoder[:4] == [
+        ("Conv2D", (14, 14, 32), (2, 2), "relu"),
+        ("Conv2D", (7, 7, 64), (2, 2), "relu"),
+        ("Flatten", (3136,), None, None),
+        ("Dense", (16,), None, "relu"),
+    ]
+    heads = {layer.name: layer for layer in parts.encoder.layers[5:]}
+    assert set(heads) == {"z_mean", "z_log_var", "z"}
+    assert type(heads["z"]).__name__ == "Sampling"
+    assert tuple(heads["z_mean"].output.shape[1:]) == tuple(heads["z_log_var"].output.shape[1:])
+    assert tuple(heads["z_mean"].output.shape[1:]) == (2,)
+    assert [tuple(output.shape[1:]) for output in parts.encoder.outputs] == [(2,)] * 3
+    assert all(layer.kernel_size == (3, 3) for layer in parts.encoder.layers[1:3])
+
+    assert _layers(parts.decoder) == [
+        ("Dense", (3136,), None, "relu"),
+        ("Reshape", (7, 7, 64), None, None),
+        ("Conv2DTranspose", (14, 14, 64), (2, 2), "relu"),
+        ("Conv2DTranspose", (28, 28, 32), (2, 2), "relu"),
+        ("Conv2DTranspose", (28, 28, 1), (1, 1), "sigmoid"),
+    ]
+    assert parts.encoder.count_params() == 69_076 and parts.decoder.count_params() == 65_089
+    assert parts.autoencoder.count_params() == 134_165
+
+
+@pytest.mark.parametrize("name", list(PARAMS.variants))
+def test_every_variant_round_trips_through_a_safe_save_and_load(name, tmp_path):
+    import keras
+
+    spec = PARAMS.variant(name)
+    parts = build(name, spec)
+    images = np.random.default_rng(2).random((3, 28, 28, 1), dtype=np.float32)
+    for part in ("autoencoder", "encoder", "decoder"):
+        model = getattr(parts, part)
+        model.save(tmp_path / f"{part}.keras")
+        reloaded = keras.saving.load_model(tmp_path / f"{part}.keras", safe_mode=True)
+        assert reloaded.count_params() == model.count_params()
+        inputs = images
+        if part == "decoder":
+            inputs = np.random.default_rng(3).normal(size=(3, *model.input.shape[1:]))
+        expected, got = model(inputs, training=False), reloaded(inputs, training=False)
+        if spec.variational and part == "encoder":
+            assert len(got) == 3  # (z_mean, z_log_var, z)
+        for want, have in zip(keras.tree.flatten(expected), keras.tree.flatten(got), strict=True):
+            np.testing.assert_allclose(np.asarray(have), np.asarray(want), rtol=1e-6, atol=1e-6)
 
 
 def test_encoder_and_decoder_share_the_autoencoders_weights():

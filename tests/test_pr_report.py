@@ -107,23 +107,24 @@ def test_pr_report_shows_the_changed_param_and_that_variants_deltas_only(repo, e
 
     metrics = report_rows(report, "Metrics")[1:]
     assert metrics, report
-    assert all("reports/variants/dense16/" in row for row in metrics), metrics
-    old = yaml.safe_load(ok(["git", "show", "main:reports/variants/dense16/train.json"], repo, env))
-    new = yaml.safe_load((repo / "reports/variants/dense16/train.json").read_text())
-    row = next(row for row in metrics if "train.json" in row and "| parameters " in row)
+    assert all("reports/variants/dense16/metrics.json" in row for row in metrics), metrics
+    # train.json and evaluate.json hold facts (counts, timings), not metrics: never diffed
+    assert not any("train.json" in row or "evaluate.json" in row for row in metrics)
+    old = yaml.safe_load(
+        ok(["git", "show", "main:reports/variants/dense16/metrics.json"], repo, env)
+    )
+    new = yaml.safe_load((repo / "reports/variants/dense16/metrics.json").read_text())
+    row = next(row for row in metrics if "| reconstruction.mse " in row)
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    delta = new["parameters"] - old["parameters"]
-    assert cells[2:] == [str(old["parameters"]), str(new["parameters"]), str(delta)]
-    assert any("train.json" in row and "final_val_loss" in row for row in metrics)
-    if (repo / "reports/variants/dense16/metrics.json").is_file():  # the evaluate stage
-        assert any("dense16/metrics.json" in row for row in metrics)
+    mse = (old["reconstruction"]["mse"], new["reconstruction"]["mse"])
+    assert [float(cell) for cell in cells[2:4]] == pytest.approx(mse, abs=1e-5)  # 5 decimals
+    assert any("| baselines.pca.mse " in row for row in metrics)  # PCA follows the code size
 
     assert "**Changed variants:** `dense16`\n" in report
     assert (repo / "reports/pr-report/dense16-loss.png").stat().st_size > 1000
     assert not (repo / "reports/pr-report/deep2d-loss.png").exists()
     assert (repo / "reports/pr-report/plots/index.html").is_file()
-    if (repo / "reports/variants/dense16/figures/reconstructions.png").is_file():  # render
-        assert "pr-report/dense16-reconstructions-head.png" in report
+    assert "pr-report/dense16-reconstructions-head.png" in report
     comment = (repo / "reports/pr-report/comment.md").read_text()
     assert "variants.dense16.code_size" in comment and "![" not in comment
 
@@ -186,7 +187,12 @@ def test_smoke_lanes_split_the_zoo_without_sharing_a_corrupt_stage():
     assert sorted(corruptions) == sorted(params.corruptions)  # every corruption once
     assert len(lane_targets(params, 1)) == 1
     unused = set(params.corruptions) - {spec.input for spec in params.variants.values()}
-    assert len(lane_targets(params, 40)) == len(params.variants) + len(unused)  # none empty
+    clean = [name for name, spec in params.variants.items() if not spec.denoising]
+    inputs = {spec.input for spec in params.variants.values() if spec.denoising}
+    many = lane_targets(params, 40)
+    assert len(many) == len(clean) + len(inputs) + len(unused)  # none empty
+    # denoisers of the same corrupted input share a lane (its corrupt stage runs once)
+    assert ["evaluate@dense_denoise", "evaluate@denoise_vae"] in many
 
 
 def test_status_shapes_from_a_fresh_clone_are_absent_not_stale():
@@ -225,7 +231,7 @@ def test_status_shapes_of_stale_results():
 
 def test_smoke_problems_name_non_finite_numbers_and_missing_variants():
     metrics = {
-        "reports/variants/dense16/train.json": {"data": {"final_loss": 0.1, "parameters": 3}},
+        "reports/variants/dense16/metrics.json": {"data": {"reconstruction": {"mse": 0.1}}},
         "reports/variants/conv/metrics.json": {"data": {"reconstruction": {"mse": None}}},
         "reports/corruptions/mask.json": {"error": {"type": "FileNotFoundError"}},
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
@@ -10,38 +11,45 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, SMALL_ZOO_EPOCHS, write_params
+from conftest import zoo_outputs as outputs
+from matplotlib.figure import Figure
 from PIL import Image
 
 from aezoo import rendering
 from aezoo.config import IMAGE_SIDE
 from aezoo.errors import DataError
+from aezoo.figures import figures_for
+from aezoo.stages.render import render
 
-EPOCHS = {name: SMALL_ZOO_EPOCHS[name] for name in ("dense16", "conv_denoise", "vae2d")}
+EPOCHS = SMALL_ZOO_EPOCHS
 
 
 @pytest.fixture(scope="module")
-def zoo(small_zoo):
+def zoo(rendered_zoo):
     """conftest's small zoo (trained and evaluated), rendered."""
-    params, work = small_zoo
-    for name in EPOCHS:
-        models, report = work / "models" / name, work / "reports" / name
-        rendering.render(params, name, work / "data", models, report, outputs(work, name))
-    return params, work
+    return rendered_zoo
 
 
-def outputs(work: Path, name: str) -> Path:
-    """The evaluate stage's arrays for the render stage."""
-    return work / "test_outputs" / f"{name}.npz"
+def render_variant(params, name: str, work: Path, report: Path, arrays: Path | None = None):
+    """The render stage on a small-zoo variant, into ``report``."""
+    models = work / "models" / name
+    return render(
+        params, name, work / "data", models, report, test_outputs=arrays or outputs(work, name)
+    )
 
 
 def figures_of(work: Path, name: str) -> Path:
     return work / "reports" / name / "figures"
 
 
+def expected_figures(params, name: str) -> list[str]:
+    return [figure.file for figure in figures_for(params.variant(name))]
+
+
 @pytest.mark.parametrize("name", EPOCHS)
 def test_every_figure_is_written_and_decodes(zoo, name):
     params, work = zoo
-    expected = rendering.expected_figures(params, name)
+    expected = expected_figures(params, name)
     assert sorted(path.name for path in figures_of(work, name).iterdir()) == sorted(expected)
     for file in expected:
         with Image.open(figures_of(work, name) / file) as image:
@@ -51,13 +59,15 @@ def test_every_figure_is_written_and_decodes(zoo, name):
         assert (figures_of(work, name) / file).stat().st_size < 400_000, file  # git-friendly
 
 
-def test_vae_figures_include_samples_interpolation_and_manifold(zoo):
+@pytest.mark.parametrize("name", ["vae2d", "conv_vae"])
+def test_vae_figures_include_samples_interpolation_and_manifold(zoo, name):
     params, work = zoo
     assert {"samples.png", "interpolation.png", "manifold.png"} <= {
-        path.name for path in figures_of(work, "vae2d").iterdir()
+        path.name for path in figures_of(work, name).iterdir()
     }
-    assert "samples.png" not in rendering.expected_figures(params, "dense16")
-    with Image.open(figures_of(work, "vae2d") / "manifold.png") as image:
+    assert "samples.png" not in expected_figures(params, "dense16")
+    assert "manifold.png" not in expected_figures(params, "vae")  # a 128-D code
+    with Image.open(figures_of(work, name) / "manifold.png") as image:
         assert image.width >= params.render.manifold_side * IMAGE_SIDE
 
 
@@ -118,8 +128,7 @@ def test_render_is_deterministic(zoo, tmp_path):
     again = tmp_path / "dense16"
     again.mkdir()
     shutil.copy(work / "reports" / "dense16" / "history.csv", again / "history.csv")
-    models = work / "models" / "dense16"
-    rendering.render(params, "dense16", work / "data", models, again, outputs(work, "dense16"))
+    assert render_variant(params, "dense16", work, again) == again / "figures"
     for path in figures_of(work, "dense16").iterdir():
         assert (again / "figures" / path.name).read_bytes() == path.read_bytes(), path.name
 
@@ -132,8 +141,10 @@ def test_missing_progress_is_named_and_keeps_old_figures(zoo, tmp_path):
     report = tmp_path / "report"
     shutil.copytree(work / "reports" / "dense16", report)
     before = sorted(path.name for path in (report / "figures").iterdir())
-    with pytest.raises(DataError, match=r"progress\.npz: no such file"):
-        rendering.render(params, "dense16", work / "data", models, report, outputs(work, "dense16"))
+    with pytest.raises(DataError, match=r"progress\.npz: no such file \(run the train"):
+        render(
+            params, "dense16", work / "data", models, report, test_outputs=outputs(work, "dense16")
+        )
     assert sorted(path.name for path in (report / "figures").iterdir()) == before
 
 
@@ -141,14 +152,14 @@ def test_missing_test_outputs_are_named_with_the_stage_to_run(zoo, tmp_path):
     params, work = zoo
     report = tmp_path / "report"
     shutil.copytree(work / "reports" / "conv_denoise", report)
-    models, arrays_file = work / "models" / "conv_denoise", tmp_path / "conv_denoise.npz"
+    arrays_file = tmp_path / "conv_denoise.npz"
     with pytest.raises(DataError, match=r"conv_denoise\.npz: no such file \(run the evaluate"):
-        rendering.render(params, "conv_denoise", work / "data", models, report, arrays_file)
+        render_variant(params, "conv_denoise", work, report, arrays_file)
     with np.load(outputs(work, "conv_denoise")) as archive:
         arrays = {key: archive[key] for key in archive.files if key != "triplet_outputs"}
     np.savez(arrays_file, **arrays)
     with pytest.raises(DataError, match="missing the arrays triplet_outputs"):
-        rendering.render(params, "conv_denoise", work / "data", models, report, arrays_file)
+        render_variant(params, "conv_denoise", work, report, arrays_file)
 
 
 def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
@@ -158,9 +169,9 @@ def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
     shutil.copytree(work / "reports" / "vae2d", report)
     config = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))
     code = (
-        "import sys; from pathlib import Path; from aezoo import stages; "
+        "import sys; from pathlib import Path; from aezoo.stages.render import render; "
         "from aezoo.config import load_params; "
-        f"stages.render(load_params(Path({str(config)!r})), 'vae2d', Path({str(work / 'data')!r}), "
+        f"render(load_params(Path({str(config)!r})), 'vae2d', Path({str(work / 'data')!r}), "
         f"Path({str(work / 'models' / 'vae2d')!r}), Path({str(report)!r}), "
         f"test_outputs=Path({str(outputs(work, 'vae2d'))!r})); "
         "heavy = sorted({'tensorflow', 'keras', 'sklearn', 'mlflow'} & set(sys.modules)); "
@@ -171,8 +182,8 @@ def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout
-    assert len(list((report / "figures").iterdir())) == len(
-        rendering.expected_figures(params, "vae2d")
+    assert sorted(path.name for path in (report / "figures").iterdir()) == sorted(
+        expected_figures(params, "vae2d")
     )
 
 
@@ -193,7 +204,10 @@ def test_missing_history_fails_cleanly_from_the_command_line(zoo, tmp_path):
             str(work / "models"),
             "--reports",
             str(tmp_path / "reports"),
+            "--outputs",
+            str(work / "test_outputs"),
         ],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
@@ -204,22 +218,24 @@ def test_missing_history_fails_cleanly_from_the_command_line(zoo, tmp_path):
     assert not (tmp_path / "reports" / "dense16" / "figures").exists()
 
 
-def test_malformed_history_is_named(tmp_path):
-    path = tmp_path / "history.csv"
-    path.write_text("epoch,loss\n1,0.5\n")
-    with pytest.raises(DataError, match=r"history\.csv: expected the columns"):
-        rendering.read_history(path)
+def test_png_bytes_are_a_small_palette_png_without_metadata_and_the_same_every_time():
+    def figure() -> Figure:
+        drawn = Figure(figsize=(3, 2))
+        drawn.add_subplot().plot([0, 1, 2], [1, 0, 2])
+        return drawn
+
+    first, second = rendering.png_bytes(figure()), rendering.png_bytes(figure())
+    assert first == second
+    with Image.open(io.BytesIO(first)) as image:
+        assert image.format == "PNG" and image.mode == "P"
+        assert image.size == (3 * rendering.DPI, 2 * rendering.DPI)
+        assert not {"Software", "dpi", "Creation Time"} & set(image.info)
 
 
-def test_atomic_directory_keeps_the_old_one_on_failure(tmp_path):
-    target = tmp_path / "figures"
-    with rendering.atomic_directory(target) as staging:
-        (staging / "a.png").write_text("old")
-    with pytest.raises(RuntimeError), rendering.atomic_directory(target) as staging:
-        (staging / "b.png").write_text("new")
-        raise RuntimeError("drawing failed")
-    assert [path.name for path in tmp_path.iterdir()] == ["figures"]  # no staging left over
-    assert [path.name for path in target.iterdir()] == ["a.png"]
-    with rendering.atomic_directory(target) as staging:
-        (staging / "c.png").write_text("newer")
-    assert [path.name for path in target.iterdir()] == ["c.png"]  # stale files are gone
+def test_gif_bytes_loop_every_frame_at_the_given_pace():
+    frames = [Image.new("L", (20, 10), shade) for shade in (0, 128, 255)]
+    with Image.open(io.BytesIO(rendering.gif_bytes(frames, 150))) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 3
+        assert gif.info["duration"] == 150 and gif.info["loop"] == 0
+        gif.seek(2)
+        assert np.asarray(gif.convert("L")).min() == 255

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -15,8 +16,10 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
+from aezoo.config import Params, load_params, parse_params
 from aezoo.errors import DataError
-from aezoo.reporting import compare
+from aezoo.reporting import frame_of, variant_row
+from aezoo.stages.compare import compare
 
 CHROMIUM = Path("/usr/bin/chromium")
 VOID_ELEMENTS = {"meta", "img", "br", "hr", "link", "input", "source", "wbr", "area", "col"}
@@ -29,23 +32,12 @@ def quality(mse: float, psnr: float, ssim: float = 0.8) -> dict:
     return {"mse": mse, "bce": 4 * mse + 0.05, "psnr_db": psnr, "ssim": ssim}
 
 
-def metrics_record(name: str, family: str, code_size: int, mse: float, pca_mse: float, **extra):
-    """A metrics.json as the evaluate stage writes it (see the layout contract)."""
+def metrics_record(mse: float, pca_mse: float, **extra) -> dict:
+    """A metrics.json as the evaluate stage writes it: only the test figures."""
     record = {
-        "variant": name,
-        "family": family,
-        "input": "clean",
-        "code_size": code_size,
-        "parameters": 1000 * code_size,
-        "epochs": 2,
-        "train_seconds": 12.5,
-        "test_images": 10000,
         "reconstruction": quality(mse, 20.0),
         "code": {"probe_accuracy": 0.9, "mean_activation": 1.5, "near_zero_fraction": 0.1},
-        "baselines": {
-            "pca": {**quality(pca_mse, 19.0), "probe_accuracy": 0.85, "components": code_size}
-        },
-        "reference": {},
+        "baselines": {"pca": {**quality(pca_mse, 19.0), "probe_accuracy": 0.85}},
     }
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(record.get(key), dict):
@@ -55,45 +47,68 @@ def metrics_record(name: str, family: str, code_size: int, mse: float, pca_mse: 
     return record
 
 
+def train_facts(parameters: int, wall_seconds: float) -> dict:
+    """A train.json as the train stage writes it: run facts."""
+    return {
+        "parameters": parameters,
+        "epochs": 2,
+        "train_samples": 55000,
+        "steps_per_epoch": 215,
+        "jit_compile": False,
+        "wall_seconds": wall_seconds,
+        "samples_per_second": 3e4,
+        "epoch_seconds": [wall_seconds / 2] * 2,
+    }
+
+
+def evaluate_facts(code_size: int, **extra) -> dict:
+    """An evaluate.json: counts and the settings the baselines chose."""
+    return {"test_images": 10000, "code_size": code_size, "pca_components": code_size, **extra}
+
+
+# Per variant of params.yaml: (metrics.json, train.json, evaluate.json).
 ZOO = {
     # PCA beats this one on MSE and on the probe: the summary must say so.
-    "dense16": metrics_record(
-        "dense16",
-        "dense",
-        16,
-        mse=0.0245,
-        pca_mse=0.0210,
-        code={"probe_accuracy": 0.80},
-        reference={"mse": 0.023},
+    "dense16": (
+        metrics_record(0.0245, 0.0210, code={"probe_accuracy": 0.80}),
+        train_facts(25888, 21.5),
+        evaluate_facts(16),
     ),
-    "conv": metrics_record("conv", "conv", 128, mse=0.0040, pca_mse=0.0065),
-    "conv_denoise": metrics_record(
-        "conv_denoise",
-        "conv",
-        1568,
-        mse=0.0100,
-        pca_mse=0.0,
-        input="gauss05",
-        corrupted_input=quality(0.1155, 9.38, 0.2),
-        psnr_gain_db=10.62,
-        baselines={
-            "pca": {**quality(0.0, 300.0, 1.0), "probe_accuracy": 0.9, "components": 784},
-            "pca_denoise": {**quality(0.1155, 9.38, 0.2), "components": 784},
-            "gaussian_filter": {**quality(0.03, 15.3), "sigma": 1.0},
-            "median_filter": {**quality(0.035, 14.9), "size": 3},
+    "conv": (metrics_record(0.0040, 0.0065), train_facts(4385, 12.5), evaluate_facts(128)),
+    "conv_denoise": (
+        metrics_record(
+            0.0100,
+            0.0,
+            corrupted_input=quality(0.1155, 9.38, 0.2),
+            psnr_gain_db=10.62,
+            baselines={
+                "pca": {**quality(0.0, 300.0, 1.0), "probe_accuracy": 0.9},
+                "pca_denoise": {**quality(0.1155, 9.38, 0.2), "probe_accuracy": 0.7},
+                "gaussian_filter": quality(0.03, 15.3),
+                "median_filter": quality(0.035, 14.9),
+            },
+        ),
+        train_facts(28353, 40.0),
+        {
+            **evaluate_facts(1568),
+            "pca_components": 784,
+            "gaussian_filter_sigma": 1.0,
+            "median_filter_size": 3,
         },
     ),
-    "vae2d": metrics_record(
-        "vae2d",
-        "vae",
-        2,
-        mse=0.038,
-        pca_mse=0.056,
-        vae={"neg_elbo": 140.2, "iwae_nll": 136.9, "iwae_samples": 100},
-        reference={"neg_elbo": 102.6},
+    "vae2d": (
+        metrics_record(0.038, 0.056, vae={"neg_elbo": 140.2, "iwae_nll": 136.9}),
+        train_facts(536_000, 80.0),
+        evaluate_facts(2, iwae_samples=100),
     ),
 }
-TRAIN_FACTS = {"parameters": 25888, "epochs": 10, "wall_seconds": 21.5, "samples_per_second": 3e4}
+
+
+def zoo_params(base_params: dict, names) -> Params:
+    """params.yaml with only the variants ``names``."""
+    raw = copy.deepcopy(base_params)
+    raw["variants"] = {name: raw["variants"][name] for name in names}
+    return parse_params(raw)
 
 
 def write_figures(directory: Path, seed: int) -> None:
@@ -106,28 +121,31 @@ def write_figures(directory: Path, seed: int) -> None:
     frames[0].save(directory / "progress.gif", save_all=True, append_images=frames[1:])
 
 
-def write_zoo(root: Path, zoo: dict = ZOO) -> tuple[Path, Path]:
-    """reports/variants/<v>/{metrics,train}.json + figures, and reports/corruptions."""
+def write_zoo(root: Path, names=tuple(ZOO)) -> tuple[Path, Path]:
+    """reports/variants/<v>/{metrics,train,evaluate}.json + figures, and reports/corruptions."""
     variants, corruptions = root / "variants", root / "corruptions"
-    for index, (name, record) in enumerate(zoo.items()):
-        (variants / name).mkdir(parents=True)
-        (variants / name / "metrics.json").write_text(json.dumps(record))
-        write_figures(variants / name / "figures", index)
-    if "dense16" in zoo:
-        (variants / "dense16" / "train.json").write_text(json.dumps(TRAIN_FACTS))
+    for index, name in enumerate(names):
+        directory = variants / name
+        directory.mkdir(parents=True)
+        for file, payload in zip(("metrics", "train", "evaluate"), ZOO[name], strict=True):
+            (directory / f"{file}.json").write_text(json.dumps(payload))
+        write_figures(directory / "figures", index)
     corruptions.mkdir()
-    stats = {"kind": "gaussian", "test_mse": 0.1155, "test_psnr_db": 9.38}
-    (corruptions / "gauss05.json").write_text(
-        json.dumps({**stats, "test_mean": 0.276, "clean_test_mean": 0.1325})
-    )
+    stats = {
+        "test_mse": 0.1155,
+        "test_psnr_db": 9.38,
+        "test_mean": 0.276,
+        "clean_test_mean": 0.1325,
+    }
+    (corruptions / "gauss05.json").write_text(json.dumps(stats))
     return variants, corruptions
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
+def report(tmp_path_factory, base_params) -> Path:
     root = tmp_path_factory.mktemp("reports")
     variants, corruptions = write_zoo(root)
-    compare(variants, root, corruptions)
+    compare(zoo_params(base_params, ZOO), variants, root, corruptions)
     return root
 
 
@@ -135,11 +153,13 @@ def report(tmp_path_factory) -> Path:
 
 
 EXPECTED_COLUMNS = [
-    *("family", "input", "code_size", "parameters", "epochs", "train_seconds"),
+    *("architecture", "objective", "input", "code_size", "parameters", "epochs"),
+    *("train_seconds", "samples_per_second", "test_images"),
     *("test_mse", "test_bce", "test_psnr_db", "test_ssim", "probe_accuracy"),
-    *("neg_elbo", "iwae_nll", "pca_mse", "pca_bce", "pca_psnr_db", "pca_ssim"),
-    *("pca_probe_accuracy", "input_psnr_db", "psnr_gain_db", "pca_denoise_psnr_db"),
-    *("gaussian_filter_psnr_db", "median_filter_psnr_db", "reference_mse", "reference_neg_elbo"),
+    *("neg_elbo", "iwae_nll", "iwae_samples", "pca_components", "pca_mse", "pca_bce"),
+    *("pca_psnr_db", "pca_ssim", "pca_probe_accuracy", "input_psnr_db", "psnr_gain_db"),
+    *("pca_denoise_psnr_db", "gaussian_filter_psnr_db", "median_filter_psnr_db"),
+    *("gaussian_filter_sigma", "median_filter_size", "reference_mse", "reference_neg_elbo"),
 ]
 
 
@@ -147,15 +167,27 @@ def test_metrics_csv_has_one_row_per_variant_and_every_number(report):
     frame = pd.read_csv(report / "metrics.csv").set_index("variant")
     assert list(frame.index) == ["vae2d", "dense16", "conv", "conv_denoise"]  # clean first
     assert set(EXPECTED_COLUMNS) <= set(frame.columns), set(EXPECTED_COLUMNS) - set(frame)
+    assert "family" not in frame.columns
     dense = frame.loc["dense16"]
+    assert (dense["architecture"], dense["objective"], dense["code_size"]) == (
+        "dense",
+        "autoencoder",
+        16,
+    )
     assert dense["test_mse"] == pytest.approx(0.0245) and dense["pca_mse"] == pytest.approx(0.021)
-    assert dense["train_seconds"] == pytest.approx(21.5)  # train.json wins over metrics.json
-    assert dense["parameters"] == 25888 and dense["reference_mse"] == pytest.approx(0.023)
+    assert dense["train_seconds"] == pytest.approx(21.5)  # from train.json
+    assert dense["parameters"] == 25888 and dense["epochs"] == 2
+    assert dense["reference_mse"] == pytest.approx(0.023)  # from params.yaml
     assert np.isnan(dense["neg_elbo"]) and np.isnan(dense["psnr_gain_db"])
-    assert frame.loc["conv", "train_seconds"] == pytest.approx(12.5)  # no train.json there
-    assert frame.loc["vae2d", "iwae_nll"] == pytest.approx(136.9)
-    assert frame.loc["conv_denoise", "gaussian_filter_sigma"] == 1.0
-    assert frame.loc["conv_denoise", "psnr_gain_db"] == pytest.approx(10.62)
+    assert frame.loc["conv", "code_size"] == 128  # the conv's 4x4x8 feature map
+    assert frame.loc["conv", "reference_bce"] == pytest.approx(0.094)
+    vae2d = frame.loc["vae2d"]
+    assert (vae2d["architecture"], vae2d["objective"]) == ("dense", "variational")
+    assert vae2d["iwae_nll"] == pytest.approx(136.9) and vae2d["iwae_samples"] == 100
+    denoiser = frame.loc["conv_denoise"]
+    assert denoiser["gaussian_filter_sigma"] == 1.0 and denoiser["median_filter_size"] == 3
+    assert denoiser["pca_components"] == 784 and denoiser["input"] == "gauss05"
+    assert denoiser["psnr_gain_db"] == pytest.approx(10.62)
 
 
 def test_summary_lists_where_pca_beats_the_autoencoder(report):
@@ -169,22 +201,23 @@ def test_summary_lists_where_pca_beats_the_autoencoder(report):
     assert "conv_denoise) are overcomplete" in section
     # the tables: a header row, an alignment row and one row per variant
     overview = summary.split("## All variants")[1].split("\n\n")[1].splitlines()
-    assert overview[0].startswith("| variant | family | input | code |")
-    assert len(overview) == 2 + 4 and "| dense16 | dense | clean | 16 |" in overview[3]
+    assert overview[0].startswith("| variant | network | objective | input | code |")
+    assert len(overview) == 2 + 4
+    assert "| dense16 | dense | autoencoder | clean | 16 | 25,888 | 2 | 22 s |" in overview[3]
     assert "MSE 0.023" in overview[3]  # the seed's published figure
     assert "| conv_denoise | gauss05 | 9.38 | 15.30 (sigma 1) | 14.90 (size 3) |" in summary
     assert "| gauss05 | gaussian | 0.1155 | 9.38 |" in summary  # corruption statistics
-    assert "| vae2d | 2 | 140.20 | 136.90 | 100 | 102.6 |" in summary
+    assert "| vae2d | clean | 2 | 140.20 | 136.90 | 100 | — |" in summary
     for link in re.findall(r"\]\((figures/[^)]+)\)", summary):
         assert (report / link).is_file(), link
 
 
-def test_summary_says_so_when_pca_never_wins(tmp_path):
-    zoo = {"conv": ZOO["conv"]}
-    variants, corruptions = write_zoo(tmp_path, zoo)
-    compare(variants, tmp_path, corruptions)
+def test_summary_says_so_when_pca_never_wins(tmp_path, base_params):
+    variants, corruptions = write_zoo(tmp_path, ["conv"])
+    compare(zoo_params(base_params, ["conv"]), variants, tmp_path, corruptions)
     summary = (tmp_path / "summary.md").read_text()
     assert "Nowhere: every autoencoder beats PCA" in summary
+    assert "## Variational autoencoders" not in summary and "## Denoisers" not in summary
     assert not (tmp_path / "figures" / "denoising_psnr.png").exists()  # no denoiser, no chart
 
 
@@ -195,6 +228,30 @@ def test_comparison_charts_are_real_images(report):
         with Image.open(report / "figures" / name) as image:
             image.load()
             assert image.format == "PNG" and image.width >= 600 and image.height >= 250
+
+
+def test_a_row_comes_from_the_config_the_metrics_and_the_facts(base_params, tmp_path):
+    params = zoo_params(base_params, ["conv_vae"])
+    spec = params.variant("conv_vae")
+    metrics = metrics_record(0.03, 0.05, vae={"neg_elbo": 150.0, "iwae_nll": 145.0})
+    row = variant_row(
+        "conv_vae",
+        spec,
+        metrics,
+        train_facts(134_165, 100.0),
+        evaluate_facts(2, iwae_samples=50),
+        tmp_path / "metrics.json",
+    )
+    assert row["architecture"] == "strided_conv" and row["objective"] == "variational"
+    assert row["parameters"] == 134_165 and row["iwae_samples"] == 50
+    assert row["neg_elbo"] == 150.0 and row["train_seconds"] == 100.0
+    assert row["gaussian_filter_sigma"] is None
+    frame = frame_of([row])
+    assert frame.loc[0, "code_size"] == 2 and frame.loc[0, "variant"] == "conv_vae"
+
+    del metrics["reconstruction"]["mse"]
+    with pytest.raises(DataError, match=r"metrics\.json: missing reconstruction\.mse \(run "):
+        variant_row("conv_vae", spec, metrics, {}, {}, tmp_path / "metrics.json")
 
 
 class PageParser(HTMLParser):
@@ -246,20 +303,35 @@ def test_index_html_is_one_self_contained_page(report):
     assert "PCA test MSE 0.0210 &lt; autoencoder 0.0245" in text
 
 
-def test_missing_metrics_is_named(tmp_path):
-    variants, corruptions = write_zoo(tmp_path, {"conv": ZOO["conv"]})
+def test_missing_metrics_is_named(tmp_path, base_params):
+    variants, corruptions = write_zoo(tmp_path, ["conv"])
     (variants / "dense16").mkdir()
-    (variants / "dense16" / "train.json").write_text(json.dumps(TRAIN_FACTS))
-    with pytest.raises(DataError, match=r"dense16/metrics\.json: no such file"):
-        compare(variants, tmp_path / "out", corruptions)
-    assert not (tmp_path / "out" / "index.html").exists()
+    (variants / "dense16" / "train.json").write_text(json.dumps(ZOO["dense16"][1]))
+    params = zoo_params(base_params, ["conv", "dense16"])
+    with pytest.raises(DataError, match=r"dense16/metrics\.json: no such file \(run the evaluate@"):
+        compare(params, variants, tmp_path / "out", corruptions)
+    assert not (tmp_path / "out").exists()
 
 
-def test_missing_corruption_statistics_are_named(tmp_path):
-    variants, corruptions = write_zoo(tmp_path, {"conv_denoise": ZOO["conv_denoise"]})
+def test_missing_train_facts_are_named(tmp_path, base_params):
+    variants, corruptions = write_zoo(tmp_path, ["conv"])
+    (variants / "conv" / "train.json").unlink()
+    with pytest.raises(DataError, match=r"conv/train\.json: no such file \(run the train@conv"):
+        compare(zoo_params(base_params, ["conv"]), variants, tmp_path / "out", corruptions)
+
+
+def test_missing_corruption_statistics_are_named(tmp_path, base_params):
+    variants, corruptions = write_zoo(tmp_path, ["conv_denoise"])
     (corruptions / "gauss05.json").unlink()
-    with pytest.raises(DataError, match=r"gauss05\.json: no such file, but conv_denoise"):
-        compare(variants, tmp_path, corruptions)
+    params = zoo_params(base_params, ["conv_denoise"])
+    with pytest.raises(DataError, match=r"gauss05\.json: no such file \(run the corrupt@gauss05"):
+        compare(params, variants, tmp_path, corruptions)
+
+
+def test_no_variants_to_compare_is_an_error(tmp_path, base_params):
+    variants, corruptions = write_zoo(tmp_path, [])
+    with pytest.raises(DataError, match="no variants to compare"):
+        compare(zoo_params(base_params, []), variants, tmp_path / "out", corruptions)
 
 
 def test_empty_variants_directory_fails_cleanly_from_the_command_line(tmp_path):
@@ -272,15 +344,21 @@ def test_empty_variants_directory_fails_cleanly_from_the_command_line(tmp_path):
             str(ROOT / "params.yaml"),
             "--variants",
             str(tmp_path / "variants"),
+            "--corruptions",
+            str(tmp_path / "corruptions"),
             "--out",
             str(tmp_path / "out"),
         ],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 1
-    assert "variants: no variant reports" in result.stderr
+    first = next(iter(load_params(ROOT / "params.yaml").variants))
+    assert f"variants/{first}/metrics.json: no such file (run the evaluate@{first}" in (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 

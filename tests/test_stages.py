@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, write_params
 
+from aezoo.data import load_prepared
+from aezoo.errors import DataError
+from aezoo.stages import load_inputs
+
 
 def run_stage(script, *args, cwd):
     return subprocess.run(
@@ -40,7 +44,16 @@ def test_corrupt_stage_writes_splits_and_statistics(tmp_path, prepared_small, ra
         assert archive["x_train"].shape == (1024, 28, 28)
         assert archive["x_test"].dtype == np.float16
     stats = json.loads((tmp_path / "reports" / "gauss05.json").read_text())
+    assert set(stats) == {"test_mse", "test_psnr_db", "test_mean", "clean_test_mean"}
     assert 0.09 < stats["test_mse"] < 0.14 and 8 < stats["test_psnr_db"] < 11
+
+    clean = load_prepared(data / "clean.npz")
+    assert load_inputs(data, "clean", clean) is clean
+    noisy = load_inputs(data, "gauss05", clean)
+    assert set(noisy) == {"train", "val", "test"} and noisy["test"].x.dtype == np.float16
+    np.testing.assert_array_equal(noisy["test"].y, clean["test"].y)  # the same digits
+    with pytest.raises(DataError, match=r"mask\.npz: no such file"):
+        load_inputs(data, "mask", clean)
 
 
 def test_bad_params_fail_before_any_work_with_the_key_named(tmp_path, raw_params):
@@ -105,3 +118,10 @@ def test_heavy_imports_pause_the_garbage_collector_and_restore_it():
         assert not gc.isenabled()  # a caller's own choice is kept
     finally:
         gc.enable()
+
+
+def test_loading_a_missing_model_names_the_file_and_the_stage(tmp_path):
+    from aezoo.stages.loading import load_models
+
+    with pytest.raises(DataError, match=r"none/encoder\.keras: no such file \(run the train"):
+        load_models(tmp_path / "none", ("encoder",))

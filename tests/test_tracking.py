@@ -1,39 +1,81 @@
-"""MLflow tracking: where runs go, what they hold, and that nothing is lost or duplicated.
+"""MLflow tracking: the track stage mirrors each variant's outputs into one complete run.
 
-The integration tests build a throwaway git + DVC repository from the project (two
-variants, the smoke profile) and run the real stages with DVC against real MLflow stores:
-the embedded SQLite default, a local ``mlflow server`` over HTTP, and two queued
-experiments logging at once.
+The tests run the real track stage on conftest's small zoo (trained, evaluated and rendered
+on a small subset) against throwaway SQLite stores: what a run holds, that the same outputs
+are logged once, that a subset run never becomes the registered @champion, that two track
+processes at once both land, and that the logged model serves the same reconstructions.
 """
 
 from __future__ import annotations
 
-import hashlib
-import multiprocessing
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from conftest import ROOT, copy_project, project_environment, write_params
-from test_pr_report import dvc, ok, run, script
+from conftest import ROOT, write_params
 
 from aezoo import tracking
-from aezoo.ci import SMOKE_OVERRIDES
-from aezoo.config import parse_params
+from aezoo.config import Params, parse_params
+from aezoo.data import load_prepared, to_unit_float
+from aezoo.errors import TrackingError
+from aezoo.figures import figures_for
+from aezoo.io import read_history, read_json
+from aezoo.stages.loading import load_models
+from aezoo.stages.track import track
 
-VARIANTS = ("dense16", "vae2d")  # a plain model and one with a custom layer
-STAGES = [f"{stage}@{name}" for name in VARIANTS for stage in ("train", "evaluate", "render")]
-ONE_VARIANT = STAGES[:3]  # dense16's stages: the experiments below stay fast
+EXPERIMENT = "aezoo"
 
 
-# ------------------------------------------------------------------ no pipeline runs
+def load_pipeline_script(name: str):
+    """A script of pipeline/ as a module (pipeline/ is no package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "pipeline" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_tracking = load_pipeline_script("check_tracking")
+
+
+def tracked_params(params: Params, **tracking_settings) -> Params:
+    """The small zoo's params with tracking switched on (conftest switches it off)."""
+    raw = params.model_dump(mode="json")
+    raw["tracking"].update(enabled=True, **tracking_settings)
+    return parse_params(raw)
+
+
+def track_variant(params: Params, name: str, work: Path) -> None:
+    track(params, name, work / "data", work / "models" / name, work / "reports" / name)
+
+
+def client_of(uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri, uri)
+
+
+def runs_of(client, name: str | None = None) -> list:
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    query = f"tags.variant = '{name}'" if name else ""
+    return client.search_runs([experiment.experiment_id], query)
+
+
+@pytest.fixture
+def fresh_store(tmp_path, monkeypatch) -> str:
+    """An empty SQLite store of this test's own, as MLFLOW_TRACKING_URI."""
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+# ------------------------------------------------------------------ no MLflow runs
 
 
 def test_a_dvc_temporary_copy_logs_to_the_original_repository(tmp_path, monkeypatch):
@@ -49,34 +91,21 @@ def test_a_dvc_temporary_copy_logs_to_the_original_repository(tmp_path, monkeypa
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     store = tracking.resolve_store(tracking.repository_root(copy))
-    assert store.uri == f"sqlite:///{repo}/mlflow.db"
+    assert store.uri == f"sqlite:///{repo}/mlflow.db" and not store.is_remote
     assert store.artifact_location == (repo / "mlartifacts").as_uri()
-    assert store.lock_path == repo / "mlflow.db.lock"
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///shared/runs.db")  # relative: to repo
     assert tracking.resolve_store(repo).uri == f"sqlite:///{repo}/shared/runs.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
     remote = tracking.resolve_store(repo)
-    assert remote.is_remote and remote.lock_path is None and remote.artifact_location is None
+    assert remote.is_remote and remote.artifact_location is None
 
 
-def test_params_are_the_flattened_config_data_and_checksums(raw_params, prepared_small):
-    params = parse_params(raw_params)
-    values, tags = tracking.describe(params, "stacked256", prepared_small)
-    assert values["variant.optimizer.learning_rate"] == 1e-3
-    assert values["variant.optimizer.name"] == "adam"
-    assert values["variant.decoder_units"] == [256, 512]
-    assert values["variant.reference.mse"] == 0.0046
-    assert values["training.seed"] == 42 and values["epochs"] == 20
-    assert values["data.input"] == "clean" and values["data.train_subset"] is None
-    clean = (prepared_small / "clean.npz").read_bytes()
-    assert values["data.clean_sha256"] == hashlib.sha256(clean).hexdigest()
-    assert tags["variant"] == "stacked256" and tags["family"] == "dense"
-    assert tags["git_dirty"] in ("true", "false") and tags["git_commit"]
-
+def test_flatten_and_numeric():
     flat = tracking.flatten({"reconstruction": {"mse": 0.02, "ssim": None}, "note": "x"}, "test")
     assert flat == {"test.reconstruction.mse": 0.02, "test.reconstruction.ssim": None,
                     "test.note": "x"}  # fmt: skip
+    assert tracking.flatten({"a": {}, "b": [1, 2]}) == {"a": {}, "b": [1, 2]}
     mixed = {"a": 1, "b": float("nan"), "c": None, "d": True, "e": "s", "f": 2.5}
     assert tracking.numeric(mixed) == {"a": 1.0, "f": 2.5}
 
@@ -87,12 +116,23 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+def track_command(name: str, params_file: Path, work: Path) -> list[str]:
+    """``python pipeline/track.py`` on a small-zoo variant."""
+    return [
+        sys.executable, str(ROOT / "pipeline" / "track.py"), name, "--params", str(params_file),
+        "--data", str(work / "data"), "--models", str(work / "models"),
+        "--reports", str(work / "reports"),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("server", ["closed port", "silent listener"])
-def test_an_unreachable_server_fails_the_train_stage_fast_naming_the_uri(
-    server, tmp_path, raw_params, prepared_small
+def test_an_unreachable_server_fails_the_track_stage_fast_naming_the_uri(
+    server, tmp_path, rendered_zoo
 ):
-    raw_params["tracking"].update(enabled=True, timeout_s=3)
-    params = write_params(tmp_path / "params.yaml", raw_params)
+    params, work = rendered_zoo
+    config = write_params(
+        tmp_path / "params.yaml", tracked_params(params, timeout_s=3).model_dump(mode="json")
+    )
     silent = socket.socket()  # accepts connections (the backlog) but never answers
     silent.bind(("127.0.0.1", 0))
     silent.listen()
@@ -101,20 +141,8 @@ def test_an_unreachable_server_fails_the_train_stage_fast_naming_the_uri(
     started = time.monotonic()
     try:
         result = subprocess.run(
-            [
-                sys.executable,
-                "pipeline/train.py",
-                "dense16",
-                "--params",
-                str(params),
-                "--data",
-                str(prepared_small),
-                "--models",
-                str(tmp_path / "models"),
-                "--reports",
-                str(tmp_path / "reports"),
-            ],
-            cwd=ROOT,
+            track_command("dense16", config, work),
+            cwd=tmp_path,
             env={**os.environ, "MLFLOW_TRACKING_URI": uri},
             capture_output=True,
             text=True,
@@ -125,207 +153,336 @@ def test_an_unreachable_server_fails_the_train_stage_fast_naming_the_uri(
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert f"error: MLflow tracking server {uri} is unreachable" in result.stderr
-    assert "Traceback" not in result.stderr and "epoch" not in result.stdout
-    assert not (tmp_path / "models").exists()
-    assert elapsed < 30, f"took {elapsed:.0f}s"
+    assert "Traceback" not in result.stderr
+    assert elapsed < 45, f"took {elapsed:.0f}s"
 
 
-def hold_the_lock(lock: Path, log: Path) -> None:
-    with tracking.file_lock(lock):
-        with open(log, "a") as handle:
-            handle.write(f"in {time.monotonic()}\n")
-        time.sleep(0.5)
-        with open(log, "a") as handle:
-            handle.write(f"out {time.monotonic()}\n")
+def test_with_tracking_off_nothing_is_logged_and_mlflow_is_not_imported(tmp_path, small_zoo):
+    params, work = small_zoo
+    assert not params.tracking.enabled
+    config = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))
+    store = tmp_path / "store" / "mlflow.db"
+    code = (
+        "import sys; from pathlib import Path; from aezoo.config import load_params; "
+        "from aezoo.stages.track import track; "
+        f"work = Path({str(work)!r}); "
+        f"track(load_params(Path({str(config)!r})), 'dense16', work / 'data', "
+        "work / 'models' / 'dense16', work / 'reports' / 'dense16'); "
+        "print('heavy:', sorted({'mlflow', 'tensorflow', 'keras'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tracking is off (tracking.enabled: false): dense16 is not logged" in result.stdout
+    assert "heavy: []" in result.stdout
+    assert not store.parent.exists() and sorted(tmp_path.iterdir()) == [config]
 
 
-def test_the_store_lock_serialises_processes(tmp_path):
-    lock, log = tmp_path / "mlflow.db.lock", tmp_path / "log.txt"
-    context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=hold_the_lock, args=(lock, log)) for _ in range(3)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0]
-    events = [line.split() for line in log.read_text().splitlines()]
-    assert [kind for kind, _ in events] == ["in", "out"] * 3  # never two inside at once
-    times = [float(stamp) for _, stamp in events]
-    assert times == sorted(times) and times[-1] - times[0] >= 1.5
-
-
-# --------------------------------------------------------------- a throwaway project
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tracked")
+# ------------------------------------------------------------ the small zoo, tracked
 
 
 @pytest.fixture(scope="module")
-def env(mnist_mirror, workdir) -> dict[str, str]:
-    return project_environment(mnist_mirror, workdir)
+def tracked(rendered_zoo, tmp_path_factory):
+    """Every small-zoo variant tracked into a store of this module's own; returns
+    ``(params, work, uri)``."""
+    params, work = rendered_zoo
+    params = tracked_params(params)
+    uri = f"sqlite:///{tmp_path_factory.mktemp('tracked') / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        for name in params.variants:
+            started = time.monotonic()
+            track_variant(params, name, work)
+            print(f"track {name}: {time.monotonic() - started:.1f}s")
+        yield params, work, uri
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
-@pytest.fixture(scope="module")
-def repo(workdir, env) -> Path:
-    """The project with two variants and the smoke profile, committed, run by ``dvc repro``."""
-    repo = copy_project(workdir)
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    raw["variants"] = {name: raw["variants"][name] for name in VARIANTS}
-    raw["corruptions"] = {"gauss05": raw["corruptions"]["gauss05"]}
-    for dotted, value in SMOKE_OVERRIDES.items():
-        section, key = dotted.split(".")
-        raw[section][key] = value
-    raw["render"]["manifold_side"] = 6
-    raw["tracking"]["enabled"] = True  # the smoke profile switches it off
-    write_params(repo / "params.yaml", raw)
-    ok(["git", "init", "-q", "-b", "main"], repo, env)
-    ok(["git", "add", "-A"], repo, env)
-    ok(["git", "commit", "-q", "-m", "tracked"], repo, env)
+def test_one_finished_run_per_variant_named_after_it_with_mlflows_own_tags(tracked):
+    params, _, uri = tracked
+    client = client_of(uri)
+    runs = runs_of(client)
+    assert sorted(run.info.run_name for run in runs) == sorted(params.variants)
+    for run in runs:
+        name = run.info.run_name
+        spec = params.variant(name)
+        assert run.info.status == "FINISHED"
+        tags = run.data.tags
+        assert tags["variant"] == name
+        assert tags["mlflow.source.name"] and tags["mlflow.user"]
+        assert (tags["architecture"], tags["objective"]) == (spec.architecture, spec.objective)
+        assert tags["input"] == spec.input and tags["full_run"] == "false"  # a subset run
+        assert len(tags[tracking.MIRROR_TAG]) == 64
+
+
+def test_constants_are_params_and_the_only_curves_are_the_epoch_metrics(tracked):
+    params, work, uri = tracked
+    client = client_of(uri)
+    for run in runs_of(client):
+        name = run.info.run_name
+        spec, report = params.variant(name), work / "reports" / name
+        logged = run.data.params
+        facts = read_json(report / "train.json")
+        assert logged["epochs"] == str(params.epochs(name)) == str(facts["epochs"])
+        assert logged["code_size"] == str(spec.code_size)
+        assert logged["parameters"] == str(facts["parameters"])
+        assert logged["variant.architecture"] == spec.architecture
+        assert logged["variant.objective"] == spec.objective
+        assert logged["data.train_subset"] == "1024" and logged["training.seed"] == "42"
+        assert logged["evaluate.test_images"] == "512"
+        if spec.denoising:
+            assert logged["data.corruption.std"] == "0.5"
+        for constant in ("epochs", "code_size", "parameters"):
+            assert constant not in run.data.metrics
+
+        curves = {key for key in run.data.metrics if not key.startswith("test.")}
+        assert curves == set(tracking.EPOCH_METRICS)
+        history = read_history(report / "history.csv")
+        expected = {
+            "loss": list(history["loss"]),
+            "val_loss": list(history["val_loss"]),
+            "epoch_seconds": facts["epoch_seconds"],
+        }
+        for key, values in expected.items():
+            steps = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+            assert [metric.step for metric in steps] == list(range(1, params.epochs(name) + 1))
+            np.testing.assert_allclose([metric.value for metric in steps], values, rtol=1e-6)
+
+        test = tracking.numeric(tracking.flatten(read_json(report / "metrics.json"), "test"))
+        assert {key: value for key, value in run.data.metrics.items() if key in test} == (
+            pytest.approx(test)
+        )
+        assert set(run.data.metrics) == set(test) | curves
+
+
+def test_the_figures_and_a_model_are_logged(tracked):
+    params, _, uri = tracked
+    client = client_of(uri)
+    for run in runs_of(client):
+        name = run.info.run_name
+        logged = {
+            Path(item.path).name for item in client.list_artifacts(run.info.run_id, "figures")
+        }
+        assert logged == {figure.file for figure in figures_for(params.variant(name))}, name
+        models = client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+        )
+        assert [model.name for model in models] == [tracking.MODEL_NAME], name
+
+
+def test_check_tracking_finds_every_run_complete_and_names_what_differs(tracked):
+    params, _, _ = tracked
+    expected = check_tracking.expected_runs(params, list(params.variants))
+    assert expected["vae2d"] == (
+        3,
+        [figure.file for figure in figures_for(params.variant("vae2d"))],
+        False,  # a subset run is never registered
+    )
+    tracking.check(params.tracking, expected)  # raises on any problem
+
+    wrong = {"dense16": (expected["dense16"][0] + 1, *expected["dense16"][1:])}
+    with pytest.raises(TrackingError, match=r"dense16 \(run \w+\): param epochs is 2, expected 3"):
+        tracking.check(params.tracking, wrong)
+    registered = {"vae": (expected["vae"][0], expected["vae"][1], True)}
+    with pytest.raises(TrackingError, match=r"no registered version of aezoo-vae"):
+        tracking.check(params.tracking, registered)
+    with pytest.raises(TrackingError, match=r"nope: no run"):
+        tracking.check(params.tracking, {"nope": (1, [], False)})
+
+
+def test_tracking_the_same_outputs_again_adds_no_run(tracked, capsys):
+    params, work, uri = tracked
+    client = client_of(uri)
+    [before] = runs_of(client, "dense16")
+    track_variant(params, "dense16", work)
+    assert f"dense16 is already mirrored in run {before.info.run_id}" in capsys.readouterr().out
+    assert [run.info.run_id for run in runs_of(client, "dense16")] == [before.info.run_id]
+    assert len(runs_of(client)) == len(params.variants)
+
+
+@pytest.mark.parametrize("name", ["dense16", "vae2d", "conv_vae"])
+def test_the_logged_model_reconstructs_as_the_keras_model(tracked, name):
+    """The pyfunc model (an exported SavedModel: no aezoo layers needed) from the run."""
+    import mlflow
+
+    _, work, uri = tracked
+    [run] = runs_of(client_of(uri), name)
+    mlflow.set_tracking_uri(uri)
+    served = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    images = to_unit_float(load_prepared(work / "data" / "clean.npz")["test"].x[:64])[..., None]
+    keras_model = load_models(work / "models" / name, ("autoencoder",))["autoencoder"]
+    expected = keras_model.predict(images, verbose=0)
+    np.testing.assert_allclose(np.asarray(served.predict(images)), expected, atol=1e-5)
+
+
+# ------------------------------------------------------------------- the registry
+
+
+def champion_record(work: Path, name: str, champion: bool = True) -> tracking.VariantRecord:
+    """A registered run of a real small model, standing in for a full pipeline's run (or,
+    with ``champion=False``, a DVC experiment's full run)."""
+    history = read_history(work / "reports" / name / "history.csv")
+    example = to_unit_float(load_prepared(work / "data" / "clean.npz")["test"].x[:4])[..., None]
+    return tracking.VariantRecord(
+        name=name,
+        params={"epochs": len(history["loss"])},
+        tags={"variant": name, "full_run": "true"},
+        history={
+            "loss": list(history["loss"]),
+            "val_loss": list(history["val_loss"]),
+            "epoch_seconds": [1.0] * len(history["loss"]),
+        },
+        test_metrics=read_json(work / "reports" / name / "metrics.json"),
+        figure_dir=work / "reports" / name / "figures",
+        load_model=lambda: load_models(work / "models" / name, ("autoencoder",))["autoencoder"],
+        example=example,
+        register=True,
+        champion=champion,
+        mirror_sha256=("0" if champion else "1") * 64,
+    )
+
+
+def champions(names) -> dict[str, str | None]:
+    """``tracking.champion_versions`` with the versions as text: the SQL store gives ints,
+    a tracking server strings."""
+    found = tracking.champion_versions(names)
+    return {name: None if version is None else str(version) for name, version in found.items()}
+
+
+def test_only_a_full_run_is_registered_and_moves_the_champion(rendered_zoo, fresh_store):
+    params, work = rendered_zoo
+    subset = tracked_params(params)
+    assert not subset.is_full_run("dense16") and subset.tracking.register_models
+    tracking.log_variant(subset.tracking, champion_record(work, "dense16"))
+    assert champions(["dense16", "vae"]) == {"dense16": "1", "vae": None}
+
+    track_variant(subset, "dense16", work)
+    client = client_of(fresh_store)
+    runs = runs_of(client, "dense16")
+    assert len(runs) == 2  # the champion's and the subset run
+    subset_run = next(run for run in runs if run.data.tags["full_run"] == "false")
+    assert client.search_model_versions(f"run_id = '{subset_run.info.run_id}'") == []
+    assert champions(["dense16"]) == {"dense16": "1"}  # not moved
+    assert len(client.search_model_versions("name = 'aezoo-dense16'")) == 1
+
+    # The same outputs claimed as a full run (all the data, all the epochs) are registered.
+    raw = subset.model_dump(mode="json")
+    raw["data"].update(train_subset=None, val_subset=None, test_subset=None)
+    full = parse_params(raw)
+    assert full.is_full_run("dense16")
+    track_variant(full, "dense16", work)
+    full_run = runs_of(client, "dense16")[0]  # the newest
+    assert full_run.data.tags["full_run"] == "true"
+    [version] = client.search_model_versions(f"run_id = '{full_run.info.run_id}'")
+    assert version.name == "aezoo-dense16" and str(version.version) == "2"
+    assert champions(["dense16"]) == {"dense16": "2"}
+    assert check_tracking.expected_runs(full, ["dense16"])["dense16"][2] is True
+
+    # With register_models off, even a full run is not registered.
+    raw["tracking"]["register_models"] = False
+    raw["training"]["seed"] = 7  # other params: other outputs, a new run
+    unregistered = parse_params(raw)
+    track_variant(unregistered, "dense16", work)
+    assert champions(["dense16"]) == {"dense16": "2"}
+    assert len(client.search_model_versions("name = 'aezoo-dense16'")) == 2
+
+
+def test_check_tracking_accepts_a_registered_champion(rendered_zoo, fresh_store):
+    """A full run registered as aezoo-<name>@champion is complete for check_tracking."""
+    params, work = rendered_zoo
+    raw = tracked_params(params).model_dump(mode="json")
+    raw["data"].update(train_subset=None, val_subset=None, test_subset=None)
+    full = parse_params(raw)
+    track_variant(full, "dense16", work)
+    assert champions(["dense16"]) == {"dense16": "1"}
+    tracking.check(full.tracking, check_tracking.expected_runs(full, ["dense16"]))
+
+
+def test_switching_register_models_on_registers_the_mirrored_full_run(rendered_zoo, fresh_store):
+    """tracking.register_models is a param of the track stage: turned on, a rerun of the
+    same outputs registers the model, though they are already mirrored."""
+    params, work = rendered_zoo
+    raw = tracked_params(params, register_models=False).model_dump(mode="json")
+    raw["data"].update(train_subset=None, val_subset=None, test_subset=None)
+    track_variant(parse_params(raw), "dense16", work)
+    assert champions(["dense16"]) == {"dense16": None}
+    raw["tracking"]["register_models"] = True
+    track_variant(parse_params(raw), "dense16", work)
+    assert champions(["dense16"]) == {"dense16": "1"}
+
+
+def test_a_dvc_experiments_runs_are_found_by_its_name(rendered_zoo, fresh_store, monkeypatch):
+    params, work = rendered_zoo
+    params = tracked_params(params)
+    monkeypatch.setenv("DVC_EXP_NAME", "wide-code")
+    track_variant(params, "dense16", work)
+    [run] = runs_of(client_of(fresh_store), "dense16")
+    assert run.data.tags["dvc_exp_name"] == "wide-code"
+    expected = check_tracking.expected_runs(params, ["dense16"])
+    tracking.check(params.tracking, expected, dvc_experiment="wide-code")
+    with pytest.raises(TrackingError, match=r"dense16: no run .*dvc_exp_name = 'other'"):
+        tracking.check(params.tracking, expected, dvc_experiment="other")
+
+
+# ------------------------------------------------------------------ two at once
+
+
+def test_two_track_processes_at_once_on_a_fresh_store_both_land(rendered_zoo, tmp_path):
+    params, work = rendered_zoo
+    config = write_params(tmp_path / "params.yaml", tracked_params(params).model_dump(mode="json"))
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    names = ("dense16", "vae2d")
     started = time.monotonic()
-    ok(dvc("repro", *STAGES), repo, env)
-    print(f"dvc repro of {len(STAGES)} stages: {time.monotonic() - started:.0f}s")
-    return repo
+    processes = [
+        subprocess.Popen(
+            track_command(name, config, work),
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in names
+    ]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    print(f"two track processes at once: {time.monotonic() - started:.0f}s")
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output[-4000:]
+        assert "database is locked" not in output
+    client = client_of(uri)
+    for name in names:
+        [run] = runs_of(client, name)
+        assert run.info.status == "FINISHED"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "pipeline" / "check_tracking.py"), *names,
+         "--params", str(config)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "tracking ok: 2 complete runs" in result.stdout
 
 
-def client_of(uri: str):
+def test_an_experiments_full_run_is_a_version_but_not_the_champion(rendered_zoo, fresh_store):
     from mlflow import MlflowClient
 
-    return MlflowClient(uri, uri)
-
-
-def runs_of(client, name: str) -> list:
-    experiment = client.get_experiment_by_name("aezoo")
-    return client.search_runs([experiment.experiment_id], f"tags.variant = '{name}'")
-
-
-@pytest.mark.integration
-def test_dvc_repro_logs_one_complete_run_per_variant_to_the_default_store(repo, env):
-    assert (repo / "mlflow.db").is_file() and (repo / "mlartifacts").is_dir()
-    client = client_of(f"sqlite:///{repo}/mlflow.db")
-    assert tracking.verify_runs(client, "aezoo", VARIANTS) == []
-    for name in VARIANTS:
-        record = yaml.safe_load((repo / "models" / name / "mlflow_run.json").read_text())
-        [only] = runs_of(client, name)
-        assert only.info.run_id == record["run_id"] and only.info.run_name == name
-        assert only.data.params["variant.family"] in ("dense", "vae")
-        assert only.data.tags["git_commit"] == ok(["git", "rev-parse", "HEAD"], repo, env).strip()
-    ignored = ok(["git", "status", "--porcelain", "--ignored"], repo, env)
-    assert "!! mlflow.db\n" in ignored and "!! mlartifacts/\n" in ignored
-    assert "tracking ok: 2 complete runs" in ok(script("check_tracking.py"), repo, env)
-
-
-@pytest.mark.integration
-def test_rerunning_only_evaluate_updates_the_same_run(repo, env):
-    client = client_of(f"sqlite:///{repo}/mlflow.db")
-    [before] = runs_of(client, "dense16")
-    ok(dvc("repro", "--force", "--single-item", "evaluate@dense16"), repo, env)
-    (repo / "models" / "vae2d" / "mlflow_run.json").unlink()  # a model trained before tracking
-    try:
-        output = ok(dvc("repro", "--force", "--single-item", "evaluate@vae2d"), repo, env)
-    finally:
-        ok(dvc("checkout", "--force", "train@vae2d"), repo, env)
-    assert "mlflow_run.json is missing" in output and "found by its model" in output
-    [after] = runs_of(client, "dense16")
-    assert after.info.run_id == before.info.run_id
-    assert len(client.get_metric_history(after.info.run_id, "test.reconstruction.mse")) == 2
-    assert len(runs_of(client, "vae2d")) == 1
-    assert tracking.verify_runs(client, "aezoo", VARIANTS) == []
-
-
-@pytest.mark.integration
-def test_a_registered_model_reproduces_the_saved_reconstructions_in_a_fresh_process(
-    repo, env, tmp_path
-):
-    import keras
-
-    import aezoo.models  # noqa: F401 - the saved VAE's custom layer
-
-    with np.load(repo / "data" / "prepared" / "clean.npz") as archive:
-        images = archive["x_test"][:200].astype(np.float32)[..., None] / 255
-    np.save(tmp_path / "images.npy", images)
-    child = (
-        "import sys, numpy as np, mlflow\n"  # no aezoo, no Keras model class: only MLflow
-        f"mlflow.set_tracking_uri('sqlite:///{repo}/mlflow.db')\n"
-        f"x = np.load({str(tmp_path / 'images.npy')!r})\n"
-        "for name in sys.argv[1:]:\n"
-        "    model = mlflow.pyfunc.load_model(f'models:/aezoo-{name}/latest')\n"
-        f"    np.save(f'{tmp_path}/{{name}}.npy', np.asarray(model.predict(x)))\n"
-    )
-    bare = {key: value for key, value in env.items() if key != "PYTHONPATH"}
-    result = run([sys.executable, "-c", child, *VARIANTS], tmp_path, bare)
-    assert result.returncode == 0, result.stderr[-3000:]
-    for name in VARIANTS:
-        saved = keras.saving.load_model(repo / "models" / name / "autoencoder.keras")
-        expected = saved.predict(images, verbose=0)
-        np.testing.assert_allclose(np.load(tmp_path / f"{name}.npy"), expected, atol=1e-5)
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real ``mlflow server`` on 127.0.0.1 with a SQLite backend; always stopped."""
-    port = closed_port()  # free now; the server takes it
-    uri = f"http://127.0.0.1:{port}"
-    command = [
-        str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
-        "--artifacts-destination", str(tmp_path / "artifacts"),
-    ]  # fmt: skip
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
-        yield uri
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-
-
-@pytest.mark.integration
-def test_an_experiment_logs_complete_runs_to_a_tracking_server_over_http(repo, env, mlflow_server):
-    started = time.monotonic()
-    ok(
-        dvc("exp", "run", "--temp", "--name", "http", "-S", "training.seed=7", *ONE_VARIANT),
-        repo,
-        {**env, "MLFLOW_TRACKING_URI": mlflow_server},
-    )
-    print(f"dvc exp run --temp against {mlflow_server}: {time.monotonic() - started:.0f}s")
-    client = client_of(mlflow_server)
-    assert tracking.verify_runs(client, "aezoo", ["dense16"], dvc_experiment="http") == []
-    assert len(runs_of(client, "dense16")) == 1
-
-
-@pytest.mark.integration
-def test_two_queued_experiments_at_once_both_land_complete_in_the_sqlite_store(repo, env):
-    names = {"queued-a": 11, "queued-b": 12}
-    for name, seed in names.items():
-        command = ["exp", "run", "--queue", "--name", name, "-S", f"training.seed={seed}"]
-        ok(dvc(*command, *ONE_VARIANT), repo, env)
-    started = time.monotonic()
-    ok(dvc("queue", "start", "--jobs", "2"), repo, env)
-    while time.monotonic() - started < 900:
-        status = ok(dvc("queue", "status"), repo, env)
-        if not any(state in status for state in ("Queued", "Running")):
-            break
-        time.sleep(5)
-    print(f"two queued experiments, 2 workers: {time.monotonic() - started:.0f}s\n{status}")
-    logs = "".join(run(dvc("queue", "logs", name), repo, env).stdout for name in names)
-    assert status.count("Success") == 2, status + logs[-4000:]
-    assert "database is locked" not in logs
-    client = client_of(f"sqlite:///{repo}/mlflow.db")
-    for name in names:
-        assert tracking.verify_runs(client, "aezoo", ["dense16"], dvc_experiment=name) == []
+    params, work = rendered_zoo
+    config = tracked_params(params).tracking
+    tracking.log_variant(config, champion_record(work, "dense16"))
+    before = champions(["dense16"])
+    tracking.log_variant(config, champion_record(work, "dense16", champion=False))
+    versions = MlflowClient().search_model_versions("name = 'aezoo-dense16'")
+    assert len(versions) == 2
+    assert champions(["dense16"]) == before

@@ -1,15 +1,16 @@
 """The trainer on a small real subset: it learns, it is deterministic, it stops on NaN."""
 
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from aezoo import stages
 from aezoo.config import parse_params
 from aezoo.data import load_prepared
 from aezoo.errors import TrainingError
+from aezoo.stages.train import train
 from aezoo.training import (
     EpochTrainer,
     compile_for_training,
@@ -18,7 +19,8 @@ from aezoo.training import (
     train_variant,
 )
 
-FAMILY_REPRESENTATIVES = ["dense16", "sparse32", "conv", "strided_denoise", "vae"]
+# Each architecture x objective, the sparse penalty, and a denoiser.
+REPRESENTATIVES = ["dense16", "sparse32", "conv", "strided_denoise", "vae", "conv_vae"]
 
 
 def small_params(raw, name, **variant_overrides):
@@ -40,7 +42,7 @@ def _inputs(params, name, prepared):
     return clean, noisy
 
 
-@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
+@pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_one_epoch_lowers_the_validation_loss(name, raw_params, prepared_small):
     params = small_params(raw_params, name, epochs=1)
     clean, inputs = _inputs(params, name, prepared_small)
@@ -139,7 +141,7 @@ def test_training_is_deterministic(raw_params, prepared_small):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-@pytest.mark.parametrize("name", ["vae", "vae2d"])
+@pytest.mark.parametrize("name", ["vae", "vae2d", "conv_vae"])
 def test_no_gradient_of_the_vae_sums_more_than_two_terms(name, raw_params):
     """A 3-term ``AddN`` adds in an order picked at run time (see ``Sampling``): the VAE
     trained to different weights in different processes. Checked on the traced epoch."""
@@ -174,7 +176,7 @@ def test_nan_loss_stops_with_a_clear_error_and_writes_no_model(
     raw_params["variants"]["dense16"]["output_activation"] = "linear"
     params = small_params(raw_params, "dense16", epochs=2)
     with pytest.raises(TrainingError, match=r"variants\.dense16: the loss became NaN"):
-        stages.train(params, "dense16", prepared_small, tmp_path / "models", tmp_path / "reports")
+        train(params, "dense16", prepared_small, tmp_path / "models", tmp_path / "reports")
     assert not (tmp_path / "models").exists() and not (tmp_path / "reports").exists()
 
 
@@ -182,7 +184,7 @@ def test_saved_models_reload_safely_with_identical_predictions(
     raw_params, prepared_small, tmp_path
 ):
     params = small_params(raw_params, "vae", epochs=1)
-    stages.train(params, "vae", prepared_small, tmp_path / "vae", tmp_path / "reports")
+    train(params, "vae", prepared_small, tmp_path / "vae", tmp_path / "reports")
     assert (tmp_path / "reports" / "history.csv").read_text().startswith("epoch,loss,val_loss")
     images = load_prepared(prepared_small / "clean.npz")["test"].x[:64]
     np.save(tmp_path / "images.npy", images)
@@ -201,3 +203,43 @@ np.save({str(tmp_path / "out.npy")!r}, model.predict(x, verbose=0))
         runs.append(np.load(tmp_path / "out.npy"))
     assert runs[0].shape == (64, 28, 28, 1)
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_the_train_stage_writes_models_progress_history_and_run_facts(
+    raw_params, prepared_small, tmp_path
+):
+    """train.json holds facts about the run (no loss: that is history.csv, a DVC plot);
+    epochs are capped by training.max_epochs."""
+    raw_params["training"]["max_epochs"] = 2
+    params = small_params(raw_params, "dense16", epochs=5)
+    models, reports = tmp_path / "models", tmp_path / "reports"
+    train(params, "dense16", prepared_small, models, reports)
+    assert sorted(path.name for path in models.iterdir()) == [
+        "autoencoder.keras",
+        "decoder.keras",
+        "encoder.keras",
+        "progress.npz",
+    ]
+    facts = json.loads((reports / "train.json").read_text())
+    assert set(facts) == {
+        "parameters",
+        "epochs",
+        "train_samples",
+        "steps_per_epoch",
+        "jit_compile",
+        "wall_seconds",
+        "samples_per_second",
+        "epoch_seconds",
+    }
+    assert facts["epochs"] == params.epochs("dense16") == 2
+    assert facts["parameters"] == 25888 and facts["train_samples"] == 1024
+    assert facts["steps_per_epoch"] == 1024 // 64 and facts["jit_compile"] is False
+    assert len(facts["epoch_seconds"]) == 2 and all(s > 0 for s in facts["epoch_seconds"])
+    assert sum(facts["epoch_seconds"]) <= facts["wall_seconds"] + 0.01
+    history = (reports / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,loss,val_loss" and len(history) == 1 + 2
+    with np.load(models / "progress.npz") as progress:
+        assert progress["frames"].shape == (2, params.training.progress_digits, 28, 28)
+        assert progress["inputs"].dtype == progress["targets"].dtype == np.uint8
+        test = load_prepared(prepared_small / "clean.npz")["test"]
+        np.testing.assert_array_equal(progress["targets"], test.x[progress["indices"]])

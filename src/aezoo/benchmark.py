@@ -224,7 +224,7 @@ def _bench_data(params: Params, name: str, data_dir: Path, train_samples: int | 
     if spec.fresh_noise:
         raise BenchmarkError(f"variants.{name}: fresh_noise variants are not benchmarked")
     clean = load_prepared(data_dir / "clean.npz")
-    inputs = load_inputs(params, spec.input, clean, data_dir)
+    inputs = load_inputs(data_dir, spec.input, clean)
     cut = slice(0, train_samples)
     clean["train"] = Split(clean["train"].x[cut], clean["train"].y[cut])
     inputs["train"] = Split(inputs["train"].x[cut], inputs["train"].y[cut])
@@ -428,7 +428,8 @@ def bench_variant(
     keras.backend.clear_session()
     return {
         "variant": name,
-        "family": spec.family,
+        "architecture": spec.architecture,
+        "objective": spec.objective,
         "batch_size": spec.batch_size,
         "train_samples": samples,
         "steps_per_epoch": math.ceil(samples / spec.batch_size),
@@ -478,7 +479,7 @@ STAGE_LIBRARIES = {
     "aezoo.evaluation": "evaluate (TensorFlow, Keras, scikit-learn)",
     "aezoo.rendering": "render (matplotlib, Pillow)",
     "aezoo.reporting": "compare (pandas, matplotlib)",
-    "aezoo.tracking": "train, evaluate, render with tracking on (MLflow)",
+    "aezoo.tracking": "track (MLflow)",
 }
 
 

@@ -44,7 +44,12 @@ class StrictModel(BaseModel):
 
 
 class DataConfig(StrictModel):
-    """Where MNIST comes from and how it is split."""
+    """Where MNIST comes from and how it is split.
+
+    Settings that change a number have no default: ``params.yaml`` spells each one out, so
+    ``dvc params diff`` shows every change. Where the bytes come from (``mirror``,
+    ``sources``, retries) changes no number: the files are checksum-verified.
+    """
 
     mirror: str | None = Field(
         None,
@@ -58,27 +63,32 @@ class DataConfig(StrictModel):
     )
     download_retries: PositiveInt = 3
     download_timeout_s: PositiveFloat = 30.0
-    validation_size: int = Field(5000, gt=0, lt=60000)
+    validation_size: int = Field(gt=0, lt=60000)
     train_subset: PositiveInt | None = Field(
-        None, description="Keep only the first N training images (smoke runs)."
+        description="Keep only the first N training images (smoke runs); null keeps all."
     )
-    val_subset: PositiveInt | None = None
-    test_subset: PositiveInt | None = None
+    val_subset: PositiveInt | None
+    test_subset: PositiveInt | None
+
+    @property
+    def full(self) -> bool:
+        """True when every split is whole (no subset): the data the published numbers use."""
+        return (self.train_subset, self.val_subset, self.test_subset) == (None, None, None)
 
 
 # -------------------------------------------------------------------- corruptions
 
 
 class _Corruption(StrictModel):
-    seed: int = Field(0, ge=0, description="Seed of the noise; same seed, same bytes.")
-    clip: bool = Field(True, description="Clip the corrupted image to [0, 1].")
+    seed: int = Field(ge=0, description="Seed of the noise; same seed, same bytes.")
+    clip: bool = Field(description="Clip the corrupted image to [0, 1].")
 
 
 class GaussianNoise(_Corruption):
     """``x + mean + std * N(0, 1)``; seed 001 uses std=0.5, seed 000 mean=0.5, std=0.5."""
 
     kind: Literal["gaussian"]
-    mean: float = 0.0
+    mean: float
     std: PositiveFloat
 
 
@@ -87,7 +97,7 @@ class SaltAndPepper(_Corruption):
 
     kind: Literal["salt_and_pepper"]
     amount: float = Field(gt=0, le=1)
-    salt_ratio: float = Field(0.5, ge=0, le=1)
+    salt_ratio: float = Field(ge=0, le=1)
 
 
 class RandomMask(_Corruption):
@@ -95,31 +105,43 @@ class RandomMask(_Corruption):
 
     kind: Literal["mask"]
     fraction: float = Field(gt=0, lt=1)
-    fill: float = Field(0.0, ge=0, le=1)
+    fill: float = Field(ge=0, le=1)
 
 
 Corruption = Annotated[GaussianNoise | SaltAndPepper | RandomMask, Field(discriminator="kind")]
 CORRUPTION_KINDS = ("gaussian", "salt_and_pepper", "mask")
 
 # ----------------------------------------------------------------------- variants
+#
+# A variant is a network (``architecture``: dense, conv, strided_conv) trained for an
+# objective (``objective``: autoencoder, variational). Code branches on what a variant
+# does (``variational``, ``denoising``, ``code_size``), never on a name.
+
+Activation = Literal["relu", "sigmoid", "tanh", "linear", "elu", "selu", "gelu", "softplus"]
 
 
 class OptimizerConfig(StrictModel):
     """A Keras optimiser by name; Adadelta at learning rate 1.0 reproduces Keras 2 seeds."""
 
-    name: Literal["adam", "adadelta", "rmsprop", "sgd"] = "adam"
-    learning_rate: PositiveFloat = 0.001
+    name: Literal["adam", "adadelta", "rmsprop", "sgd"]
+    learning_rate: PositiveFloat
 
 
 class _Variant(StrictModel):
     description: str = ""
+    objective: Literal["autoencoder", "variational"] = Field(
+        description="autoencoder: reconstruct with `loss`; variational: a VAE, trained on the "
+        "negative ELBO (summed pixel BCE + KL), `loss: elbo`."
+    )
     input: str = Field(description="'clean', or the name of a corruption: the model then denoises.")
     fresh_noise: bool = Field(
-        False, description="Draw new noise every epoch instead of the corrupt stage's copy."
+        description="Draw new noise every epoch instead of the corrupt stage's copy."
     )
-    optimizer: OptimizerConfig = OptimizerConfig()
+    loss: Literal["mse", "bce", "elbo"]
+    optimizer: OptimizerConfig
     epochs: PositiveInt
     batch_size: PositiveInt
+    output_activation: Activation
     reference: dict[str, float] = Field(
         default_factory=dict,
         description="Published figures of the seed this variant reproduces, e.g. {mse: 0.023}.",
@@ -130,33 +152,57 @@ class _Variant(StrictModel):
         """True when the model learns to map corrupted inputs to clean targets."""
         return self.input != "clean"
 
+    @property
+    def variational(self) -> bool:
+        """True for a VAE: the encoder gives a posterior (mean, log-variance), the decoder
+        is a generator, and the model is judged by its ELBO too."""
+        return self.objective == "variational"
+
+    @model_validator(mode="after")
+    def _objective_fits(self) -> _Variant:
+        if self.variational != (self.loss == "elbo"):
+            raise PydanticCustomError(
+                "objective_loss",
+                "objective '{objective}' needs loss {wanted}, got '{loss}'",
+                {
+                    "objective": self.objective,
+                    "loss": self.loss,
+                    "wanted": "'elbo'" if self.variational else "'mse' or 'bce'",
+                },
+            )
+        if self.loss in ("bce", "elbo") and self.output_activation != "sigmoid":
+            raise PydanticCustomError(
+                "objective_loss",
+                "loss '{loss}' compares probabilities: output_activation must be 'sigmoid', "
+                "got '{output}'",
+                {"loss": self.loss, "output": self.output_activation},
+            )
+        return self
+
 
 class DenseVariant(_Variant):
     """Fully connected encoder and decoder, optionally sparse (L1 on the code)."""
 
-    family: Literal["dense"]
-    encoder_units: list[PositiveInt] = []
+    architecture: Literal["dense"]
+    encoder_units: list[PositiveInt]
     code_size: PositiveInt
-    decoder_units: list[PositiveInt] | None = Field(
-        None, description="Hidden layers of the decoder; default: encoder_units reversed."
-    )
-    activation: str = "relu"
-    code_activation: str = "relu"
-    output_activation: Literal["sigmoid", "tanh", "linear"] = "sigmoid"
-    activity_l1: NonNegativeFloat = Field(0.0, description="L1 penalty on the code (sparse AE).")
-    loss: Literal["mse", "bce"]
+    decoder_units: list[PositiveInt]
+    activation: Activation
+    code_activation: Activation = Field(description="The code layer's (linear for a VAE).")
+    activity_l1: NonNegativeFloat = Field(description="L1 penalty on the code (sparse AE).")
 
 
 class ConvVariant(_Variant):
-    """Conv + max-pool encoder, conv + up-sampling decoder (the Keras blog's design)."""
+    """Conv + max-pool encoder, conv + up-sampling decoder (the Keras blog's design).
 
-    family: Literal["conv"]
+    The code is the last feature map itself, so this network is an autoencoder only.
+    """
+
+    architecture: Literal["conv"]
     encoder_filters: list[PositiveInt] = Field(min_length=1)
-    decoder_filters: list[PositiveInt] | None = Field(
-        None, description="Default: encoder_filters reversed."
-    )
-    kernel_size: PositiveInt = 3
-    loss: Literal["mse", "bce"]
+    decoder_filters: list[PositiveInt] = Field(min_length=1)
+    kernel_size: PositiveInt
+    activation: Activation
 
     @property
     def code_size(self) -> int:
@@ -166,32 +212,37 @@ class ConvVariant(_Variant):
             side = math.ceil(side / 2)
         return side * side * self.encoder_filters[-1]
 
+    @model_validator(mode="after")
+    def _dense_code_for_vae(self) -> ConvVariant:
+        if self.variational:
+            raise PydanticCustomError(
+                "objective_loss",
+                "objective 'variational' needs a dense code: use architecture 'dense' or "
+                "'strided_conv' (conv's code is its last feature map)",
+                {},
+            )
+        return self
+
 
 class StridedConvVariant(_Variant):
-    """Strided conv encoder with a dense code, transposed-conv decoder."""
+    """Strided convs, optional dense layers, a dense code; dense and transposed convs back."""
 
-    family: Literal["strided_conv"]
+    architecture: Literal["strided_conv"]
     filters: list[PositiveInt] = Field(min_length=1, max_length=2)
+    hidden_units: list[PositiveInt] = Field(
+        description="Dense layers between the flattened feature map and the code."
+    )
     code_size: PositiveInt
-    kernel_size: PositiveInt = 3
-    loss: Literal["mse", "bce"]
-
-
-class VAEVariant(_Variant):
-    """Variational autoencoder; the loss is the negative ELBO (summed BCE + KL) per image."""
-
-    family: Literal["vae"]
-    encoder_units: list[PositiveInt] = Field(min_length=1)
-    code_size: PositiveInt
-    decoder_units: list[PositiveInt] | None = None
-    activation: str = "relu"
-    loss: Literal["elbo"] = "elbo"
+    kernel_size: PositiveInt
+    activation: Activation
+    code_activation: Activation
 
 
 Variant = Annotated[
-    DenseVariant | ConvVariant | StridedConvVariant | VAEVariant, Field(discriminator="family")
+    DenseVariant | ConvVariant | StridedConvVariant, Field(discriminator="architecture")
 ]
-VARIANT_FAMILIES = ("dense", "conv", "strided_conv", "vae")
+AnyVariant = DenseVariant | ConvVariant | StridedConvVariant
+ARCHITECTURES = ("dense", "conv", "strided_conv")
 
 # ------------------------------------------------------------------ the other parts
 
@@ -199,57 +250,61 @@ VARIANT_FAMILIES = ("dense", "conv", "strided_conv", "vae")
 class TrainingConfig(StrictModel):
     """Settings shared by every variant's training."""
 
-    seed: int = Field(42, ge=0)
+    seed: int = Field(ge=0)
     max_epochs: PositiveInt | None = Field(
-        None, description="Cap every variant's epochs (smoke runs); null trains in full."
+        description="Cap every variant's epochs (smoke runs); null trains in full."
     )
     progress_digits: PositiveInt = Field(
-        10, description="Fixed test digits reconstructed after every epoch for the GIF."
+        description="Fixed test digits reconstructed after every epoch for the GIF."
     )
     jit_compile: bool = Field(
-        False, description="Compile the training epoch (one compiled step) with XLA."
+        description="Compile the training epoch (one compiled step) with XLA."
     )
 
 
 class EvaluationConfig(StrictModel):
     """The evaluate stage: test-set metrics, baselines and code-space probes."""
 
-    batch_size: PositiveInt = 1000
+    batch_size: PositiveInt
     iwae_samples: PositiveInt = Field(
-        100, description="Importance samples per image for the VAE's log-likelihood bound."
+        description="Importance samples per image for the VAE's log-likelihood bound."
     )
     probe_train_samples: PositiveInt | None = Field(
-        10000, description="Training-split codes the linear probe is fit on (null: all)."
+        description="Training-split codes the linear probe is fit on (null: all)."
     )
     filter_sizes: list[PositiveInt] = Field(
-        [3, 5], min_length=1, description="Median-filter widths tried on the validation split."
+        min_length=1, description="Median-filter widths tried on the validation split."
     )
     filter_sigmas: list[PositiveFloat] = Field(
-        [0.5, 0.75, 1.0, 1.5], min_length=1, description="Gaussian-filter sigmas tried likewise."
+        min_length=1, description="Gaussian-filter sigmas tried likewise."
     )
 
 
 class RenderConfig(StrictModel):
-    """The render stage: figures, progress GIF and code-space maps."""
+    """What the figures show (evaluate computes it) and how they are drawn (render)."""
 
-    grid_digits: PositiveInt = Field(10, description="Test digits per row of the grids.")
+    grid_digits: PositiveInt = Field(description="Test digits per row of the grids.")
     code_map_samples: PositiveInt = Field(
-        2000, description="Test codes shown in the code-space maps (t-SNE stays fast)."
+        description="Test codes shown in the code-space maps (t-SNE stays fast)."
     )
-    vae_grid_side: PositiveInt = Field(10, description="Prior samples: a side x side grid.")
-    manifold_side: PositiveInt = Field(20, description="2-D latent manifold: side x side.")
-    interpolation_steps: PositiveInt = 10
-    gif_frame_ms: PositiveInt = 400
+    vae_grid_side: PositiveInt = Field(description="Prior samples: a side x side grid.")
+    manifold_side: PositiveInt = Field(description="2-D latent manifold: side x side.")
+    interpolation_steps: PositiveInt
+    gif_frame_ms: PositiveInt
 
 
 class TrackingConfig(StrictModel):
     """MLflow: where runs go (MLFLOW_TRACKING_URI overrides the embedded SQLite store)."""
 
     enabled: bool = Field(
-        True, description="Log every variant's run to MLflow; false switches tracking off."
+        True, description="Mirror every variant's results into MLflow; false switches it off."
     )
     experiment: str = Field("aezoo", min_length=1)
-    register_models: bool = Field(True, description="Register each model as aezoo-<variant>.")
+    register_models: bool = Field(
+        True,
+        description="Register each full-data model as aezoo-<variant> with the alias "
+        "@champion; runs on a subset or with capped epochs are never registered.",
+    )
     timeout_s: PositiveFloat = Field(
         20.0, description="Give up on an unreachable tracking server after this long."
     )
@@ -258,12 +313,12 @@ class TrackingConfig(StrictModel):
 class Params(StrictModel):
     """The whole of ``params.yaml``."""
 
-    data: DataConfig = DataConfig()
+    data: DataConfig
     corruptions: dict[str, Corruption] = {}
-    training: TrainingConfig = TrainingConfig()
+    training: TrainingConfig
     variants: dict[str, Variant] = {}
-    evaluation: EvaluationConfig = EvaluationConfig()
-    render: RenderConfig = RenderConfig()
+    evaluation: EvaluationConfig
+    render: RenderConfig
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
@@ -278,7 +333,7 @@ class Params(StrictModel):
                 )
         return self
 
-    def variant(self, name: str) -> DenseVariant | ConvVariant | StridedConvVariant | VAEVariant:
+    def variant(self, name: str) -> AnyVariant:
         """The named variant; a clear error lists the known ones."""
         if name not in self.variants:
             raise ConfigError(
@@ -292,6 +347,16 @@ class Params(StrictModel):
             known = ", ".join(self.corruptions)
             raise ConfigError(f"corruptions.{name}: no such corruption (known: {known})")
         return self.corruptions[name]
+
+    def epochs(self, name: str) -> int:
+        """The epochs variant ``name`` trains for: its own, capped by ``training.max_epochs``."""
+        spec = self.variant(name)
+        return min(spec.epochs, self.training.max_epochs or spec.epochs)
+
+    def is_full_run(self, name: str) -> bool:
+        """True when ``name`` trains on all the data for all its epochs (no smoke settings):
+        only such a model stands for the variant (MLflow's @champion)."""
+        return self.data.full and self.epochs(name) == self.variant(name).epochs
 
 
 # ----------------------------------------------------------------------- loading
@@ -316,10 +381,10 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 
 
 def _tag(member: type[BaseModel]) -> str:
-    return "kind" if "kind" in member.model_fields else "family"
+    return "kind" if "kind" in member.model_fields else "architecture"
 
 
-_UNION_TAGS = {*CORRUPTION_KINDS, *VARIANT_FAMILIES}
+_UNION_TAGS = {*CORRUPTION_KINDS, *ARCHITECTURES}
 
 
 def _format_error(error: dict[str, Any]) -> str:
@@ -332,6 +397,8 @@ def _format_error(error: dict[str, Any]) -> str:
     if error["type"] == "unknown_input":
         return f"{ctx['key']}: {error['msg']}"
     path = ".".join(loc) or "<top level>"
+    if error["type"] == "objective_loss":
+        return f"{path}: {error['msg']}"
     if error["type"] == "extra_forbidden":
         model = _model_at(raw_loc[:-1])
         allowed = list(model.model_fields) if model else []

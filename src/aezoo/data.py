@@ -9,7 +9,6 @@ happens at load time, batch by batch.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import sys
@@ -25,7 +24,7 @@ import numpy as np
 
 from aezoo.config import IMAGE_SIDE, DataConfig
 from aezoo.errors import DataError
-from aezoo.io import atomic_path
+from aezoo.io import atomic_path, sha256_of
 
 MIRROR_ENV = "AEZOO_MNIST_MIRROR"
 
@@ -69,15 +68,6 @@ MNIST_FILES = {
 
 
 # ------------------------------------------------------------------------- fetch
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_sources(config: DataConfig) -> tuple[list[str], str | None]:
@@ -274,3 +264,14 @@ def to_unit_float(images: np.ndarray) -> np.ndarray:
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 255.0
     return images.astype(np.float32)
+
+
+def progress_digits(labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of fixed test digits to show: the first 0-9 in order, then the next, ...
+
+    The progress GIF, the reconstruction grids and the interpolations all pick with it.
+    """
+    by_digit = [np.flatnonzero(labels == digit) for digit in range(10)]
+    rounds = max(len(hits) for hits in by_digit)
+    order = [hits[rank] for rank in range(rounds) for hits in by_digit if rank < len(hits)]
+    return np.array(order[:count], dtype=np.int64)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -22,10 +21,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from aezoo import metrics
-from aezoo.config import IMAGE_SIDE, EvaluationConfig, Params
-from aezoo.data import Split, to_unit_float
-from aezoo.errors import DataError
-from aezoo.models import PIXELS, AnyVariant
+from aezoo.config import IMAGE_SIDE, AnyVariant, EvaluationConfig, Params
+from aezoo.data import Split, progress_digits, to_unit_float
+from aezoo.models import PIXELS
 
 NEAR_ZERO = 1e-3  # a code unit this close to 0 counts as silent (sparsity)
 PROBE_SEED = 0
@@ -44,19 +42,6 @@ class LoadedModels:
     autoencoder: keras.Model
     encoder: keras.Model
     decoder: keras.Model
-
-
-def load_models(model_dir: Path) -> LoadedModels:
-    """Load a variant's models safely (``safe_mode=True``); a missing file is named."""
-    import aezoo.models  # noqa: F401 - registers the custom layer and loss
-
-    loaded = {}
-    for part in ("autoencoder", "encoder", "decoder"):
-        path = model_dir / f"{part}.keras"
-        if not path.is_file():
-            raise DataError(f"{path}: no such file (run the train stage first)")
-        loaded[part] = keras.saving.load_model(path, safe_mode=True)
-    return LoadedModels(**loaded)
 
 
 # ------------------------------------------------------------------------ helpers
@@ -102,26 +87,50 @@ def _probe_subset(split: Split, limit: int | None) -> Split:
 
 # -------------------------------------------------------------------- the VAE bound
 
+DECODE_FLOATS = 1 << 23  # floats of the widest decoder activation per call (32 MiB)
+
+
+def decode_in_chunks(decoder: keras.Model, codes: np.ndarray) -> np.ndarray:
+    """``decoder(codes)`` in as few calls as keep its widest activation under
+    ``DECODE_FLOATS`` floats: a convolutional decoder's feature maps on 10,000 codes at
+    once would take gigabytes. A dense VAE's decoder takes its 10,000 codes in one call."""
+    widest = max(int(np.prod(layer.output.shape[1:])) for layer in decoder.layers)
+    rows = max(1, DECODE_FLOATS // widest)
+    chunks = [
+        np.asarray(decoder(codes[start : start + rows], training=False))
+        for start in range(0, len(codes), rows)
+    ]
+    return np.concatenate(chunks)
+
 
 def vae_bounds(
-    models: LoadedModels, images: np.ndarray, samples: int, batch_size: int, seed: int = 0
+    models: LoadedModels,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    samples: int,
+    batch_size: int,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Negative ELBO and the importance-weighted bound (IWAE) on the NLL, nats per image.
 
-    The ELBO matches the training loss: summed pixel BCE with ``samples`` codes drawn from
-    q(z|x), plus the analytic KL. The IWAE bound uses the same draws:
-    ``-log mean_k p(x|z_k) p(z_k) / q(z_k|x)``, which is never looser than the ELBO.
+    The ELBO matches the training loss: summed pixel BCE of ``targets`` with ``samples``
+    codes drawn from q(z|input), plus the analytic KL. The IWAE bound uses the same draws:
+    ``-log mean_k p(x|z_k) p(z_k) / q(z_k|input)``, which is never looser than the ELBO. For
+    a denoising VAE the inputs are the corrupted images and q a proposal: still a bound on
+    the clean image's NLL.
     """
     rng = np.random.default_rng(seed)
     neg_elbo, iwae = [], []
     per_batch = max(1, batch_size // samples)
-    for start in range(0, len(images), per_batch):
-        x = as_model_input(images[start : start + per_batch])
-        mean, log_var, _ = (np.asarray(t, np.float64) for t in models.encoder(x, training=False))
+    for start in range(0, len(targets), per_batch):
+        source = as_model_input(inputs[start : start + per_batch])
+        x = as_model_input(targets[start : start + per_batch])
+        encoded = models.encoder(source, training=False)
+        mean, log_var, _ = (np.asarray(t, np.float64) for t in encoded)
         eps = rng.standard_normal((samples, *mean.shape))
         z = mean + np.exp(0.5 * log_var) * eps  # (k, n, d)
         flat_z = z.reshape(-1, mean.shape[1]).astype(np.float32)
-        probs = np.asarray(models.decoder(flat_z, training=False), np.float64)
+        probs = decode_in_chunks(models.decoder, flat_z).astype(np.float64)
         probs = np.clip(probs.reshape(samples, len(x), PIXELS), 1e-7, 1 - 1e-7)
         target = x.reshape(1, len(x), PIXELS).astype(np.float64)
         log_px_z = np.sum(target * np.log(probs) + (1 - target) * np.log(1 - probs), axis=2)
@@ -135,7 +144,6 @@ def vae_bounds(
     return {
         "neg_elbo": float(np.concatenate(neg_elbo).mean()),
         "iwae_nll": float(np.concatenate(iwae).mean()),
-        "iwae_samples": samples,
     }
 
 
@@ -170,7 +178,6 @@ def pca_baseline(
         pca.transform(clean_test),
         test.y,
     )
-    result["components"] = components
     if test_inputs is test.x:
         return result, None
     noisy = to_unit_float(test_inputs).reshape(len(test), PIXELS)
@@ -180,7 +187,7 @@ def pca_baseline(
     denoising["probe_accuracy"] = probe_accuracy(
         pca.transform(noisy_train), probe_train.y, pca.transform(noisy), test.y
     )
-    return result, {**denoising, "components": components}
+    return result, denoising
 
 
 def filter_baselines(
@@ -213,18 +220,23 @@ def filter_baselines(
     return results
 
 
+def pca_components(spec: AnyVariant) -> int:
+    """The PCA baseline's components: as many as the variant's code units (at most 784)."""
+    return min(spec.code_size, PIXELS)
+
+
 # ------------------------------------------------------------------------ the stage
 
 
 def evaluate_variant(
-    name: str,
     spec: AnyVariant,
     params: Params,
     models: LoadedModels,
     clean: dict[str, Split],
     inputs: dict[str, Split],
-) -> dict[str, Any]:
-    """All test metrics of one trained variant, as the metrics.json the stage writes."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The test figures that judge one trained variant (``metrics.json``), and the facts
+    behind them (``evaluate.json``: counts and the settings the baselines chose)."""
     config = params.evaluation
     test, test_inputs = clean["test"], inputs["test"].x
     target = to_unit_float(test.x)
@@ -236,22 +248,19 @@ def evaluate_variant(
     reconstruction = models.autoencoder.predict(
         as_model_input(test_inputs), batch_size=config.batch_size, verbose=0
     )
-    result: dict[str, Any] = {
-        "variant": name,
-        "family": spec.family,
-        "input": spec.input,
-        "code_size": spec.code_size,
-        "test_images": len(test),
-        "reconstruction": image_quality(target, reconstruction),
-    }
+    result: dict[str, Any] = {"reconstruction": image_quality(target, reconstruction)}
+    facts: dict[str, Any] = {"test_images": len(test), "code_size": spec.code_size}
     step("reconstruction metrics")
     if spec.denoising:
         result["corrupted_input"] = image_quality(target, to_unit_float(test_inputs))
         result["psnr_gain_db"] = (
             result["reconstruction"]["psnr_db"] - result["corrupted_input"]["psnr_db"]
         )
-    if spec.family == "vae":
-        result["vae"] = vae_bounds(models, test.x, config.iwae_samples, config.batch_size * 10)
+    if spec.variational:
+        result["vae"] = vae_bounds(
+            models, test_inputs, test.x, config.iwae_samples, config.batch_size * 10
+        )
+        facts["iwae_samples"] = config.iwae_samples
         step(f"VAE bounds ({config.iwae_samples} samples per image)")
 
     # The probe learns from codes of what the model is fed (corrupted images for a denoiser),
@@ -268,23 +277,20 @@ def evaluate_variant(
     }
     step("code-space probe")
 
+    components = pca_components(spec)
     pca, pca_denoise = pca_baseline(
-        clean["train"],
-        inputs["train"].x,
-        test_inputs,
-        test,
-        spec.code_size,
-        config.probe_train_samples,
+        clean["train"], inputs["train"].x, test_inputs, test, components, config.probe_train_samples
     )
     result["baselines"] = {"pca": pca}
+    facts["pca_components"] = components
     if pca_denoise is not None:
         result["baselines"]["pca_denoise"] = pca_denoise
-        result["baselines"].update(
-            filter_baselines(inputs["val"].x, clean["val"], test_inputs, test, config)
-        )
+        filters = filter_baselines(inputs["val"].x, clean["val"], test_inputs, test, config)
+        facts["gaussian_filter_sigma"] = filters["gaussian_filter"].pop("sigma")
+        facts["median_filter_size"] = filters["median_filter"].pop("size")
+        result["baselines"].update(filters)
     step("baselines")
-    result["reference"] = dict(spec.reference)
-    return result
+    return result, facts
 
 
 # ------------------------------------------------------ what the render stage draws
@@ -340,8 +346,6 @@ def figure_arrays(
     ``render.code_map_samples`` test inputs, and for a VAE decoded prior samples,
     interpolations between test digits and, for a 2-D code, the latent manifold.
     """
-    from aezoo.training import progress_digits
-
     config, seed, batch = params.render, params.training.seed, params.evaluation.batch_size
     test, test_inputs = clean["test"], inputs["test"].x
     chosen = progress_digits(test.y, config.grid_digits)
@@ -362,7 +366,7 @@ def figure_arrays(
     arrays["code_width"] = np.int64(codes.shape[1])
     arrays |= code_map_points(codes, seed)
 
-    if spec.family == "vae":
+    if spec.variational:
         side, steps = config.vae_grid_side, config.interpolation_steps
         prior = np.random.default_rng(seed).standard_normal((side * side, spec.code_size))
         arrays["samples"] = _images(models.decoder, prior.astype(np.float32), batch)
@@ -370,7 +374,7 @@ def figure_arrays(
         first_of_class = {int(test.y[i]): i for i in progress_digits(test.y, 10)}
         pairs = [pair for pair in INTERPOLATION_PAIRS if set(pair) <= set(first_of_class)]
         ends = codes_of(
-            models.encoder, test.x[[first_of_class[d] for p in pairs for d in p]], batch
+            models.encoder, test_inputs[[first_of_class[d] for p in pairs for d in p]], batch
         )
         starts, stops = ends[0::2], ends[1::2]
         fractions = np.linspace(0.0, 1.0, steps)[None, :, None]

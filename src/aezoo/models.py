@@ -1,8 +1,13 @@
-"""The model zoo: one builder per architecture family, read top to bottom like the Keras examples.
+"""The model zoo: a network (architecture) and an objective, read top to bottom like the
+Keras examples.
 
-Every builder returns :class:`AutoencoderParts`: an encoder (image -> code), a decoder
-(code -> image) and the autoencoder that chains them, three Keras models sharing weights.
-Images are ``(28, 28, 1)`` floats in [0, 1] everywhere, so one trainer serves all families.
+A variant is an ``architecture`` (dense, conv, strided_conv) trained for an ``objective``
+(autoencoder, variational). :func:`build` makes the encoder from the architecture's layers
+up to the code, lets the objective put the code on top (a plain code layer, or a VAE's mean,
+log-variance and sample), then adds the architecture's decoder. It returns
+:class:`AutoencoderParts`: an encoder (image -> code), a decoder (code -> image) and the
+autoencoder that chains them, three Keras models sharing weights. Images are
+``(28, 28, 1)`` floats in [0, 1] everywhere, so one trainer serves every variant.
 """
 
 from __future__ import annotations
@@ -13,18 +18,13 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
-from aezoo.config import (
-    IMAGE_SIDE,
-    ConvVariant,
-    DenseVariant,
-    StridedConvVariant,
-    VAEVariant,
-)
+from aezoo.config import IMAGE_SIDE, AnyVariant, ConvVariant, DenseVariant, StridedConvVariant
 from aezoo.errors import ConfigError
 
-AnyVariant = DenseVariant | ConvVariant | StridedConvVariant | VAEVariant
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 PIXELS = IMAGE_SIDE * IMAGE_SIDE
+
+CodeHead = Callable[[keras.KerasTensor], keras.KerasTensor | list[keras.KerasTensor]]
 
 
 @dataclass(frozen=True)
@@ -36,109 +36,147 @@ class AutoencoderParts:
     decoder: keras.Model
 
 
-def _chain(name: str, encoder: keras.Model, decoder: keras.Model) -> AutoencoderParts:
+def build(name: str, spec: AnyVariant) -> AutoencoderParts:
+    """Build the three models of a variant from its config entry."""
+    encoder_layers, decoder_of = ARCHITECTURES[spec.architecture]
+    images = keras.Input(IMAGE_SHAPE, name="images")
+    head = variational_code(spec) if spec.variational else plain_code(spec)
+    encoder = keras.Model(images, encoder_layers(images, spec, head), name="encoder")
+    decoder = decoder_of(name, spec, encoder)
+
     images = keras.Input(IMAGE_SHAPE, name="images")
     code = encoder(images)
-    if isinstance(code, list | tuple):  # the VAE's encoder gives (mean, log_var, sample)
+    if spec.variational:  # the encoder gives (mean, log_var, sample); decode the sample
         code = code[-1]
     autoencoder = keras.Model(images, decoder(code), name=name)
     return AutoencoderParts(autoencoder, encoder, decoder)
 
 
+# ------------------------------------------------------------------------ objectives
+
+
+def plain_code(spec: DenseVariant | StridedConvVariant) -> CodeHead:
+    """An autoencoder's code: one dense layer; an L1 penalty on it makes the code sparse."""
+
+    def head(features):
+        l1 = getattr(spec, "activity_l1", 0.0)
+        return layers.Dense(
+            spec.code_size,
+            activation=spec.code_activation,
+            activity_regularizer=keras.regularizers.L1(l1) if l1 else None,
+            name="code",
+        )(features)
+
+    return head
+
+
+def variational_code(spec: DenseVariant | StridedConvVariant) -> CodeHead:
+    """A VAE's code: the posterior's mean and log-variance, and a sample of it (training)."""
+
+    def head(features):
+        mean = layers.Dense(spec.code_size, name="z_mean")(features)
+        log_var = layers.Dense(spec.code_size, name="z_log_var")(features)
+        return [mean, log_var, Sampling(name="z")([mean, log_var])]
+
+    return head
+
+
 # ---------------------------------------------------------------------- dense / sparse
 
 
-def _dense_decoder(code_size: int, units: list[int], activation: str, output: str):
-    code = keras.Input((code_size,), name="code")
-    x = code
-    for width in units:
-        x = layers.Dense(width, activation=activation)(x)
-    x = layers.Reshape(IMAGE_SHAPE)(layers.Dense(PIXELS)(x))
-    # The output activation comes last, so a cross-entropy loss finds the sigmoid's logits
-    # on the model's output and works from them (see summed_binary_crossentropy).
-    return keras.Model(code, layers.Activation(output)(x), name="decoder")
-
-
-def build_dense(name: str, spec: DenseVariant) -> AutoencoderParts:
-    """784 -> hidden layers -> code -> hidden layers -> 784; L1 on the code makes it sparse."""
-    images = keras.Input(IMAGE_SHAPE, name="images")
+def dense_encoder(images, spec: DenseVariant, head: CodeHead):
+    """784 -> hidden layers -> the code."""
     x = layers.Flatten()(images)
     for width in spec.encoder_units:
         x = layers.Dense(width, activation=spec.activation)(x)
-    regulariser = keras.regularizers.L1(spec.activity_l1) if spec.activity_l1 else None
-    code = layers.Dense(
-        spec.code_size,
-        activation=spec.code_activation,
-        activity_regularizer=regulariser,
-        name="code",
-    )(x)
-    encoder = keras.Model(images, code, name="encoder")
+    return head(x)
 
-    decoder_units = spec.decoder_units
-    if decoder_units is None:
-        decoder_units = list(reversed(spec.encoder_units))
-    decoder = _dense_decoder(spec.code_size, decoder_units, spec.activation, spec.output_activation)
-    return _chain(name, encoder, decoder)
+
+def dense_decoder(name: str, spec: DenseVariant, encoder: keras.Model) -> keras.Model:
+    """The code -> hidden layers -> 784 -> the output activation."""
+    code = keras.Input((spec.code_size,), name="code")
+    x = code
+    for width in spec.decoder_units:
+        x = layers.Dense(width, activation=spec.activation)(x)
+    x = layers.Reshape(IMAGE_SHAPE)(layers.Dense(PIXELS)(x))
+    # The output activation comes last, so a cross-entropy loss finds the sigmoid's logits
+    # on the model's output and works from them (see summed_binary_crossentropy).
+    return keras.Model(code, layers.Activation(spec.output_activation)(x), name="decoder")
 
 
 # ------------------------------------------------------------------ conv + pooling
 
 
-def build_conv(name: str, spec: ConvVariant) -> AutoencoderParts:
-    """Conv + max-pool blocks down to the code, conv + up-sampling blocks back up."""
-    kernel = spec.kernel_size
-    images = keras.Input(IMAGE_SHAPE, name="images")
+def conv_encoder(images, spec: ConvVariant, head: CodeHead):
+    """Conv + max-pool blocks; the last feature map is the code (no head)."""
     x = images
     for filters in spec.encoder_filters:
-        x = layers.Conv2D(filters, kernel, activation="relu", padding="same")(x)
+        x = layers.Conv2D(filters, spec.kernel_size, activation=spec.activation, padding="same")(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
-    encoder = keras.Model(images, x, name="encoder")
+    return x
 
-    decoder_filters = spec.decoder_filters or list(reversed(spec.encoder_filters))
-    code_side = x.shape[1]
+
+def conv_decoder(name: str, spec: ConvVariant, encoder: keras.Model) -> keras.Model:
+    """Conv + up-sampling blocks back to one 28x28 channel."""
+    kernel = spec.kernel_size
+    code_shape = encoder.output.shape[1:]
     # Pooling rounds odd sides up (7 -> 4), so up-sampling overshoots 28 (4 -> 32). As in
     # the Keras blog, the last block's conv then uses 'valid' padding to trim the excess.
-    overshoot = code_side * 2 ** len(decoder_filters) - IMAGE_SIDE
+    overshoot = code_shape[0] * 2 ** len(spec.decoder_filters) - IMAGE_SIDE
     if overshoot not in (0, 2 * (kernel - 1)):
         raise ConfigError(
             f"variants.{name}: {len(spec.encoder_filters)} pooling and "
-            f"{len(decoder_filters)} up-sampling blocks cannot give back a 28x28 image"
+            f"{len(spec.decoder_filters)} up-sampling blocks cannot give back a 28x28 image"
         )
-    code = keras.Input(x.shape[1:], name="code")
+    code = keras.Input(code_shape, name="code")
     y = code
-    for index, filters in enumerate(decoder_filters):
-        last = index == len(decoder_filters) - 1
+    for index, filters in enumerate(spec.decoder_filters):
+        last = index == len(spec.decoder_filters) - 1
         padding = "valid" if (last and overshoot) else "same"
-        y = layers.Conv2D(filters, kernel, activation="relu", padding=padding)(y)
+        y = layers.Conv2D(filters, kernel, activation=spec.activation, padding=padding)(y)
         y = layers.UpSampling2D(2)(y)
-    y = layers.Conv2D(1, kernel, activation="sigmoid", padding="same")(y)
-    decoder = keras.Model(code, y, name="decoder")
-    return _chain(name, encoder, decoder)
+    y = layers.Conv2D(1, kernel, activation=spec.output_activation, padding="same")(y)
+    return keras.Model(code, y, name="decoder")
 
 
 # ------------------------------------------------- strided conv + transposed conv
 
 
-def build_strided_conv(name: str, spec: StridedConvVariant) -> AutoencoderParts:
-    """Strided convs -> dense code -> dense -> transposed convs (stride 2) -> 1 channel."""
-    kernel = spec.kernel_size
-    images = keras.Input(IMAGE_SHAPE, name="images")
+def strided_conv_encoder(images, spec: StridedConvVariant, head: CodeHead):
+    """Strided convs -> flatten -> dense layers -> the code."""
     x = images
     for filters in spec.filters:
-        x = layers.Conv2D(filters, kernel, strides=2, activation="relu", padding="same")(x)
-    feature_shape = x.shape[1:]
+        x = layers.Conv2D(
+            filters, spec.kernel_size, strides=2, activation=spec.activation, padding="same"
+        )(x)
     x = layers.Flatten()(x)
-    code = layers.Dense(spec.code_size, name="code")(x)
-    encoder = keras.Model(images, code, name="encoder")
+    for width in spec.hidden_units:
+        x = layers.Dense(width, activation=spec.activation)(x)
+    return head(x)
 
-    code_in = keras.Input((spec.code_size,), name="code")
-    y = layers.Dense(int(ops.prod(feature_shape)), activation="relu")(code_in)
+
+def strided_conv_decoder(name: str, spec: StridedConvVariant, encoder: keras.Model):
+    """The code -> dense -> the feature map -> transposed convs (stride 2) -> 1 channel."""
+    side = IMAGE_SIDE // 2 ** len(spec.filters)
+    feature_shape = (side, side, spec.filters[-1])
+    code = keras.Input((spec.code_size,), name="code")
+    y = layers.Dense(int(ops.prod(feature_shape)), activation=spec.activation)(code)
     y = layers.Reshape(feature_shape)(y)
     for filters in reversed(spec.filters):
-        y = layers.Conv2DTranspose(filters, kernel, strides=2, activation="relu", padding="same")(y)
-    y = layers.Conv2DTranspose(1, kernel, activation="sigmoid", padding="same")(y)
-    decoder = keras.Model(code_in, y, name="decoder")
-    return _chain(name, encoder, decoder)
+        y = layers.Conv2DTranspose(
+            filters, spec.kernel_size, strides=2, activation=spec.activation, padding="same"
+        )(y)
+    y = layers.Conv2DTranspose(
+        1, spec.kernel_size, activation=spec.output_activation, padding="same"
+    )(y)
+    return keras.Model(code, y, name="decoder")
+
+
+ARCHITECTURES: dict[str, tuple[Callable, Callable]] = {
+    "dense": (dense_encoder, dense_decoder),
+    "conv": (conv_encoder, conv_decoder),
+    "strided_conv": (strided_conv_encoder, strided_conv_decoder),
+}
 
 
 # ---------------------------------------------------------------- variational (VAE)
@@ -177,22 +215,6 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-def build_vae(name: str, spec: VAEVariant) -> AutoencoderParts:
-    """Encoder to (mean, log-variance), reparameterised sample, dense decoder to pixels."""
-    images = keras.Input(IMAGE_SHAPE, name="images")
-    x = layers.Flatten()(images)
-    for width in spec.encoder_units:
-        x = layers.Dense(width, activation=spec.activation)(x)
-    mean = layers.Dense(spec.code_size, name="z_mean")(x)
-    log_var = layers.Dense(spec.code_size, name="z_log_var")(x)
-    z = Sampling(name="z")([mean, log_var])
-    encoder = keras.Model(images, [mean, log_var, z], name="encoder")
-
-    decoder_units = spec.decoder_units or list(reversed(spec.encoder_units))
-    decoder = _dense_decoder(spec.code_size, decoder_units, spec.activation, "sigmoid")
-    return _chain(name, encoder, decoder)
-
-
 # ------------------------------------------------------------------------ losses
 
 
@@ -225,19 +247,6 @@ LOSSES: dict[str, Callable | str] = {
     "bce": "binary_crossentropy",
     "elbo": summed_binary_crossentropy,  # + the KL term that Sampling adds
 }
-
-BUILDERS: dict[str, Callable[[str, AnyVariant], AutoencoderParts]] = {
-    "dense": build_dense,
-    "conv": build_conv,
-    "strided_conv": build_strided_conv,
-    "vae": build_vae,
-}
-
-
-def build(name: str, spec: AnyVariant) -> AutoencoderParts:
-    """Build the three models of a variant from its config entry."""
-    return BUILDERS[spec.family](name, spec)
-
 
 # --------------------------------------------------------------------- optimisers
 

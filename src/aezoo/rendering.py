@@ -1,8 +1,10 @@
-"""The render stage: figures of one evaluated variant that read on their own.
+"""Figures of one evaluated variant that read on their own: arrays in, figures out.
 
-It only draws, without TensorFlow or scikit-learn: what needs the model or a fit (the
-reconstructions shown, code maps, a VAE's decodings) is computed by the evaluate stage
-(``evaluation.figure_arrays``) and read from its test outputs file.
+Only drawing happens here, without TensorFlow or scikit-learn and without files: what needs
+the model or a fit (the reconstructions shown, code maps, a VAE's decodings) is computed by
+the evaluate stage (``evaluation.figure_arrays``); ``aezoo.figures`` says which figure a
+variant gets and which ``draw_*`` function here draws it from a :class:`VariantView`;
+``aezoo.stages.render`` reads the inputs and writes the files.
 
 Every figure is titled with the variant's name and labelled; images are drawn as one tiled
 mosaic per figure (fast, and the pixels are the model's). Figures are matplotlib ``Figure``
@@ -12,13 +14,9 @@ with Pillow. Seeds are fixed and PNG metadata is stripped: the same inputs give 
 
 from __future__ import annotations
 
-import csv
-import os
-import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,13 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
-from aezoo.config import IMAGE_SIDE, Params
-from aezoo.data import load_prepared, to_unit_float
-from aezoo.errors import DataError
-from aezoo.io import atomic_path
-
-if TYPE_CHECKING:
-    from aezoo.models import AnyVariant
+from aezoo.config import IMAGE_SIDE, AnyVariant, RenderConfig
+from aezoo.data import to_unit_float
 
 DPI = 100
 PNG_COLOURS = 256  # figures are stored as palette PNGs: a third of the size, same look
@@ -54,34 +47,11 @@ GIF_GAP = 1  # white pixels between digits (before scaling)
 GIF_SHADES = 16  # grey levels kept: GIFs a sixth of the size, digits look the same
 
 
-# ------------------------------------------------------------------ file helpers
+# --------------------------------------------------------------- encoded images
 
 
-@contextmanager
-def atomic_directory(destination: str | Path) -> Iterator[Path]:
-    """Yield an empty staging directory that replaces ``destination`` whole on success.
-
-    Files are written into the staging directory; a failure leaves the previous
-    ``destination`` untouched and no stale figure from an earlier run survives a success.
-    """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = destination.with_name(f".{destination.name}.tmp{os.getpid()}")
-    retired = destination.with_name(f".{destination.name}.old{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        yield staging
-        if destination.exists():
-            os.replace(destination, retired)
-        os.replace(staging, destination)
-        shutil.rmtree(retired, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def save_figure(figure: Figure, path: Path) -> Path:
-    """Save a figure as a small palette PNG (the report is committed to git), atomically.
+def png_bytes(figure: Figure) -> bytes:
+    """A figure as a small palette PNG (the report is committed to git).
 
     Agg draws the figure; Pillow keeps 256 colours and writes no metadata, so the same
     figure gives the same bytes.
@@ -93,63 +63,18 @@ def save_figure(figure: Figure, path: Path) -> Path:
     palette = pixels.quantize(
         PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
     )
-    with atomic_path(path) as temporary:
-        palette.save(temporary, format="PNG", optimize=True)
-    return path
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
 
 
-def read_history(path: Path) -> dict[str, np.ndarray]:
-    """The train stage's ``history.csv`` as columns; a missing or malformed file is named."""
-    try:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file (run the train stage first)") from None
-    required = ("epoch", "loss", "val_loss")
-    if not rows or any(column not in rows[0] for column in required):
-        raise DataError(f"{path}: expected the columns {', '.join(required)} and one row an epoch")
-    try:
-        return {column: np.array([float(row[column]) for row in rows]) for column in required}
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: not a number in the loss history ({exc})") from None
-
-
-def read_progress(path: Path) -> dict[str, np.ndarray]:
-    """The train stage's ``progress.npz`` (inputs, targets, one frame per epoch)."""
-    required = ("indices", "inputs", "targets", "frames")
-    try:
-        with np.load(path) as archive:
-            missing = [key for key in required if key not in archive]
-            if missing:
-                raise DataError(f"{path}: missing the arrays {', '.join(missing)}")
-            return {key: archive[key] for key in required}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file (run the train stage first)") from None
-
-
-def read_test_outputs(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
-    """The evaluate stage's test outputs (``.npz``); a missing file or array is named."""
-    try:
-        with np.load(path) as archive:
-            missing = [key for key in required if key not in archive]
-            if missing:
-                raise DataError(f"{path}: missing the arrays {', '.join(missing)}")
-            return {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file (run the evaluate stage first)") from None
-
-
-def required_outputs(spec: AnyVariant) -> list[str]:
-    """The arrays of the evaluate stage's test outputs that a variant's figures need."""
-    keys = ["grid_indices", "grid_outputs", "code_map_labels", "code_width"]
-    keys += ["code_map_points"] if spec.code_size == 2 else CODE_MAP_PROJECTIONS
-    if spec.denoising:
-        keys += ["triplet_indices", "triplet_outputs"]
-    if spec.family == "vae":
-        keys += ["samples", "interpolation", "interpolation_pairs"]
-        if spec.code_size == 2:
-            keys += ["manifold", "manifold_grid"]
-    return keys
+def gif_bytes(frames: list[Image.Image], frame_ms: int) -> bytes:
+    """Frames as a looping GIF, ``frame_ms`` per frame."""
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
+    )
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------- image grids
@@ -275,9 +200,6 @@ def _scatter(axes, points: np.ndarray, labels: np.ndarray, title: str):
     return dots
 
 
-CODE_MAP_PROJECTIONS = ["code_map_pca", "code_map_pca_explained", "code_map_tsne"]
-
-
 def code_map_figure(name: str, outputs: dict[str, np.ndarray], code_name: str) -> Figure:
     """Test codes in 2-D, coloured by digit: as they are for a 2-D code, else PCA and t-SNE.
 
@@ -397,105 +319,78 @@ def progress_frames(
     return images
 
 
-def save_gif(frames: list[Image.Image], path: Path, frame_ms: int) -> Path:
-    """Write frames as a looping GIF, ``frame_ms`` per frame, atomically."""
-    with atomic_path(path) as temporary:
-        frames[0].save(
-            temporary,
-            format="GIF",
-            save_all=True,
-            append_images=frames[1:],
-            duration=frame_ms,
-            loop=0,
-        )
-    return path
+# ------------------------------------------------------------ the registry's views
 
 
-# -------------------------------------------------------------------- the stage
+@dataclass(frozen=True)
+class VariantView:
+    """Everything a variant's figures are drawn from: the test split, the evaluate stage's
+    outputs, the training history and progress frames, and the render settings."""
+
+    name: str
+    spec: AnyVariant
+    config: RenderConfig
+    originals: np.ndarray  # clean test images as stored
+    inputs: np.ndarray  # the test images as the model saw them (corrupted for a denoiser)
+    labels: np.ndarray
+    outputs: dict[str, np.ndarray]
+    history: dict[str, np.ndarray]
+    progress: dict[str, np.ndarray]
+
+    def images(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The clean images and the model's inputs at ``indices``, floats in [0, 1]."""
+        return to_unit_float(self.originals[indices]), to_unit_float(self.inputs[indices])
 
 
-def expected_figures(params: Params, name: str) -> list[str]:
-    """The file names the render stage writes for a variant."""
-    spec = params.variant(name)
-    names = ["reconstructions.png", "progress.gif", "loss.png", "code_map.png"]
-    if spec.denoising:
-        names.append("triplets.png")
-    if spec.family == "vae":
-        names += ["samples.png", "interpolation.png"]
-        if spec.code_size == 2:
-            names.append("manifold.png")
-    return names
+def draw_reconstructions(view: VariantView) -> Figure:
+    chosen = view.outputs["grid_indices"]
+    originals, inputs = view.images(chosen)
+    return reconstructions_figure(
+        view.name,
+        originals,
+        inputs if view.spec.denoising else None,
+        view.outputs["grid_outputs"],
+        view.labels[chosen],
+    )
 
 
-def render(
-    params: Params,
-    name: str,
-    data_dir: Path,
-    model_dir: Path,
-    report_dir: Path,
-    test_outputs: Path,
-) -> Path:
-    """Draw every figure of one evaluated variant into ``report_dir/figures``; return that path.
+def draw_triplets(view: VariantView) -> Figure:
+    chosen = view.outputs["triplet_indices"]
+    originals, inputs = view.images(chosen)
+    rows = len(chosen) // view.config.grid_digits
+    return triplets_figure(view.name, originals, inputs, view.outputs["triplet_outputs"], rows)
 
-    Only drawing happens here: the model's outputs and the code maps come from the evaluate
-    stage's ``test_outputs`` file, the progress frames and losses from the train stage. The
-    directory is replaced whole, so it holds exactly this run's figures.
-    """
-    from aezoo.stages import load_inputs
 
-    spec = params.variant(name)
-    config = params.render
-    history = read_history(report_dir / "history.csv")
-    progress = read_progress(model_dir / "progress.npz")
-    outputs = read_test_outputs(test_outputs, required_outputs(spec))
-    clean = load_prepared(data_dir / "clean.npz")
-    test, test_inputs = clean["test"], load_inputs(params, spec.input, clean, data_dir)["test"].x
+def draw_progress(view: VariantView) -> list[Image.Image]:
+    return progress_frames(view.name, view.progress, view.spec.denoising)
 
-    figure_dir = report_dir / "figures"
-    with atomic_directory(figure_dir) as staging:
-        chosen = outputs["grid_indices"]
-        figure = reconstructions_figure(
-            name,
-            to_unit_float(test.x[chosen]),
-            to_unit_float(test_inputs[chosen]) if spec.denoising else None,
-            outputs["grid_outputs"],
-            test.y[chosen],
-        )
-        save_figure(figure, staging / "reconstructions.png")
-        if spec.denoising:
-            chosen = outputs["triplet_indices"]
-            figure = triplets_figure(
-                name,
-                to_unit_float(test.x[chosen]),
-                to_unit_float(test_inputs[chosen]),
-                outputs["triplet_outputs"],
-                rows=len(chosen) // config.grid_digits,
-            )
-            save_figure(figure, staging / "triplets.png")
-        frames = progress_frames(name, progress, spec.denoising)
-        save_gif(frames, staging / "progress.gif", config.gif_frame_ms)
-        loss_label = LOSS_NAMES[spec.loss]
-        if getattr(spec, "activity_l1", 0):
-            loss_label += " + L1 code penalty"
-        save_figure(loss_figure(name, history, loss_label), staging / "loss.png")
 
-        code_name = "z_mean" if spec.family == "vae" else "code"
-        if spec.denoising:
-            code_name += " of the corrupted input"
-        save_figure(code_map_figure(name, outputs, code_name), staging / "code_map.png")
+def draw_loss(view: VariantView) -> Figure:
+    label = LOSS_NAMES[view.spec.loss]
+    if getattr(view.spec, "activity_l1", 0):
+        label += " + L1 code penalty"
+    return loss_figure(view.name, view.history, label)
 
-        if spec.family == "vae":
-            side = config.vae_grid_side
-            samples = outputs["samples"].reshape(side, side, IMAGE_SIDE, IMAGE_SIDE)
-            save_figure(samples_figure(name, samples), staging / "samples.png")
-            pairs = [tuple(int(digit) for digit in pair) for pair in outputs["interpolation_pairs"]]
-            figure = interpolation_figure(
-                name, outputs["interpolation"], pairs, config.interpolation_steps
-            )
-            save_figure(figure, staging / "interpolation.png")
-            if spec.code_size == 2:
-                figure = manifold_figure(name, outputs["manifold"], outputs["manifold_grid"])
-                save_figure(figure, staging / "manifold.png")
-    written = sorted(path.name for path in figure_dir.iterdir())
-    print(f"{name}: {len(written)} figures in {figure_dir}: {', '.join(written)}")
-    return figure_dir
+
+def draw_code_map(view: VariantView) -> Figure:
+    code_name = "z_mean" if view.spec.variational else "code"
+    if view.spec.denoising:
+        code_name += " of the corrupted input"
+    return code_map_figure(view.name, view.outputs, code_name)
+
+
+def draw_samples(view: VariantView) -> Figure:
+    side = view.config.vae_grid_side
+    samples = view.outputs["samples"].reshape(side, side, IMAGE_SIDE, IMAGE_SIDE)
+    return samples_figure(view.name, samples)
+
+
+def draw_interpolation(view: VariantView) -> Figure:
+    pairs = [tuple(int(digit) for digit in pair) for pair in view.outputs["interpolation_pairs"]]
+    return interpolation_figure(
+        view.name, view.outputs["interpolation"], pairs, view.config.interpolation_steps
+    )
+
+
+def draw_manifold(view: VariantView) -> Figure:
+    return manifold_figure(view.name, view.outputs["manifold"], view.outputs["manifold_grid"])

@@ -1,18 +1,18 @@
-"""The compare stage: every variant's numbers side by side, with their baselines.
+"""Every variant's numbers side by side, with their baselines: rows in, tables, charts and
+pages out.
 
-It reads what the evaluate, train, render and corrupt stages wrote and produces four things:
-``metrics.csv`` (one row per variant, every number), ``summary.md`` (the readable tables and
-where PCA wins), ``figures/`` (comparison charts) and ``index.html`` (one self-contained page:
-tables, charts and every variant's figures, images embedded, nothing fetched from outside).
+``aezoo.stages.compare`` reads what the train, evaluate, render and corrupt stages wrote and
+writes four things made here: ``metrics.csv`` (one row per variant, every number),
+``summary.md`` (the readable tables and where PCA wins), the comparison charts and
+``index.html`` (one self-contained page: tables, charts and every variant's figures, images
+embedded, nothing fetched from outside).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import math
-import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
+from aezoo.config import AnyVariant
 from aezoo.errors import DataError
-from aezoo.io import atomic_path
-from aezoo.rendering import atomic_directory, save_figure
+from aezoo.figures import FIGURES, caption
 
 QUALITY = ("mse", "bce", "psnr_db", "ssim")
 DENOISING_BASELINES = ("pca_denoise", "gaussian_filter", "median_filter")
@@ -35,7 +35,8 @@ REFERENCE_KEYS = ("mse", "bce", "neg_elbo")
 # metrics.csv: column -> where it lives in metrics.json (a key path).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "variant": ("variant",),
-    "family": ("family",),
+    "architecture": ("architecture",),
+    "objective": ("objective",),
     "input": ("input",),
     "code_size": ("code_size",),
     "parameters": ("parameters",),
@@ -64,26 +65,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "median_filter_size": ("baselines", "median_filter", "size"),
     **{f"reference_{key}": ("reference", key) for key in REFERENCE_KEYS},
 }
-TEXT_COLUMNS = ("variant", "family", "input")
-REQUIRED = ("variant", "family", "input", "code_size", "test_mse", "pca_mse")
-FROM_TRAIN_FACTS = {  # metrics.csv column -> train.json key (the train stage's own record)
-    "parameters": "parameters",
-    "epochs": "epochs",
-    "train_seconds": "wall_seconds",
-    "samples_per_second": "samples_per_second",
-}
-
-# Per-variant figures, in the order the page shows them, with their captions.
-FIGURE_CAPTIONS = {
-    "reconstructions.png": "Fixed test digits and their reconstructions",
-    "triplets.png": "100 test digits: original, corrupted input and reconstruction",
-    "progress.gif": "The same digits reconstructed after each training epoch",
-    "loss.png": "Training and validation loss per epoch",
-    "code_map.png": "Test images in code space, coloured by digit",
-    "samples.png": "Decoded samples from the prior N(0, I)",
-    "interpolation.png": "Linear interpolation in z_mean between test digits",
-    "manifold.png": "The 2-D latent manifold",
-}
+TEXT_COLUMNS = ("variant", "architecture", "objective", "input")
+REQUIRED = ("variant", "input", "code_size", "test_mse", "pca_mse")
 CHARTS = {
     "mse_vs_code_size.png": "Test MSE against code size: autoencoders and PCA",
     "ae_vs_pca.png": "Each variant against PCA with as many components as its code",
@@ -106,58 +89,47 @@ def _lookup(record: dict[str, Any], path: Sequence[str]) -> Any:
     return record
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-
-
-def read_variant(directory: Path) -> dict[str, Any]:
-    """One row of metrics.csv from a variant's ``metrics.json`` (and ``train.json``)."""
-    metrics_path, facts_path = directory / "metrics.json", directory / "train.json"
-    if not metrics_path.is_file():
-        raise DataError(
-            f"{metrics_path}: no such file, but {facts_path.name} is there "
-            f"(run the evaluate stage for {directory.name})"
-        )
-    metrics = _read(metrics_path)
-    row = {column: _lookup(metrics, path) for column, path in COLUMNS.items()}
-    for key, value in (metrics.get("reference") or {}).items():
+def variant_row(
+    name: str,
+    spec: AnyVariant,
+    metrics: dict[str, Any],
+    train_facts: dict[str, Any],
+    evaluate_facts: dict[str, Any],
+    source: Path,
+) -> dict[str, Any]:
+    """One row of metrics.csv: the test figures of ``metrics.json`` (read from ``source``)
+    beside the variant's config and the train and evaluate stages' facts."""
+    record = {
+        **metrics,
+        "variant": name,
+        "architecture": spec.architecture,
+        "objective": spec.objective,
+        "input": spec.input,
+        "code_size": spec.code_size,
+        "parameters": train_facts.get("parameters"),
+        "epochs": train_facts.get("epochs"),
+        "train_seconds": train_facts.get("wall_seconds"),
+        "samples_per_second": train_facts.get("samples_per_second"),
+        "test_images": evaluate_facts.get("test_images"),
+        "reference": dict(spec.reference),
+    }
+    row = {column: _lookup(record, path) for column, path in COLUMNS.items()}
+    row["iwae_samples"] = evaluate_facts.get("iwae_samples")
+    row["pca_components"] = evaluate_facts.get("pca_components")
+    row["gaussian_filter_sigma"] = evaluate_facts.get("gaussian_filter_sigma")
+    row["median_filter_size"] = evaluate_facts.get("median_filter_size")
+    for key, value in spec.reference.items():
         row[f"reference_{key}"] = value
-    if facts_path.is_file():
-        facts = _read(facts_path)
-        row.update({column: facts[key] for column, key in FROM_TRAIN_FACTS.items() if key in facts})
     missing = [column for column in REQUIRED if row[column] is None]
     if missing:
         keys = ", ".join(".".join(COLUMNS[column]) for column in missing)
-        raise DataError(f"{metrics_path}: missing {keys} (re-run the evaluate stage)")
-    if row["variant"] != directory.name:
-        raise DataError(
-            f"{metrics_path}: written for variant '{row['variant']}', not '{directory.name}'"
-        )
+        raise DataError(f"{source}: missing {keys} (run evaluate@{name} again)")
     return row
 
 
-def collect(variants_dir: Path) -> pd.DataFrame:
-    """Every variant's row, clean inputs first, then by code size and name.
-
-    A variant directory with ``train.json`` but no ``metrics.json`` is an error, and so is a
-    directory holding no variant at all.
-    """
-    if not variants_dir.is_dir():
-        raise DataError(f"{variants_dir}: no such directory (run the train and evaluate stages)")
-    directories = [
-        path
-        for path in sorted(variants_dir.iterdir())
-        if (path / "metrics.json").is_file() or (path / "train.json").is_file()
-    ]
-    if not directories:
-        raise DataError(
-            f"{variants_dir}: no variant reports (no */metrics.json or */train.json); "
-            f"run the train and evaluate stages first"
-        )
-    frame = pd.DataFrame([read_variant(directory) for directory in directories])
+def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The variants' rows as one table, clean inputs first, then by code size and name."""
+    frame = pd.DataFrame(rows)
     for column in frame.columns.difference(TEXT_COLUMNS):
         frame[column] = pd.to_numeric(frame[column])
     frame["denoising"] = frame["input"] != "clean"
@@ -165,21 +137,16 @@ def collect(variants_dir: Path) -> pd.DataFrame:
     return frame.drop(columns="denoising").reset_index(drop=True)
 
 
-def read_corruptions(corruptions_dir: Path, frame: pd.DataFrame) -> pd.DataFrame:
-    """The corrupt stage's test statistics, with the variants that take each corruption."""
+def corruptions_frame(
+    stats: dict[str, dict[str, Any]], kinds: dict[str, str], frame
+) -> pd.DataFrame:
+    """The corrupt stage's test statistics by corruption, with the variants that take each."""
     rows = []
-    paths = sorted(corruptions_dir.glob("*.json")) if corruptions_dir.is_dir() else []
-    for path in paths:
-        stats = _read(path)
-        users = frame.loc[frame["input"] == path.stem, "variant"]
-        rows.append({"corruption": path.stem, **stats, "used_by": ", ".join(users)})
-    known = {row["corruption"] for row in rows}
-    for variant, corruption in frame.loc[frame["input"] != "clean", ["variant", "input"]].values:
-        if corruption not in known:
-            raise DataError(
-                f"{corruptions_dir / f'{corruption}.json'}: no such file, but {variant} "
-                f"is trained on {corruption} (run the corrupt@{corruption} stage)"
-            )
+    for name, values in stats.items():
+        users = frame.loc[frame["input"] == name, "variant"]
+        rows.append(
+            {"corruption": name, "kind": kinds.get(name), **values, "used_by": ", ".join(users)}
+        )
     return pd.DataFrame(rows)
 
 
@@ -280,7 +247,8 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
         frame,
         {
             "variant": ("variant", str),
-            "family": ("family", str),
+            "network": ("architecture", str),
+            "objective": ("objective", str),
             "input": ("input", str),
             "code": ("code_size", _count),
             "parameters": ("parameters", _count),
@@ -329,11 +297,12 @@ def denoiser_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def vae_table(frame: pd.DataFrame) -> pd.DataFrame:
     """VAEs: the negative ELBO and the importance-weighted bound, nats per test image."""
-    vaes = frame[frame["family"] == "vae"]
+    vaes = frame[frame["objective"] == "variational"]
     return display_table(
         vaes,
         {
             "variant": ("variant", str),
+            "input": ("input", str),
             "code": ("code_size", _count),
             "-ELBO (nats)": ("neg_elbo", _number(2)),
             "IWAE NLL bound (nats)": ("iwae_nll", _number(2)),
@@ -400,7 +369,7 @@ def html_table(table: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------ charts
 
-FAMILY_MARKERS = {"dense": "o", "conv": "s", "strided_conv": "D", "vae": "^"}
+ARCHITECTURE_MARKERS = {"dense": "o", "conv": "s", "strided_conv": "D"}
 
 
 def mse_vs_code_size_chart(frame: pd.DataFrame) -> Figure:
@@ -408,13 +377,17 @@ def mse_vs_code_size_chart(frame: pd.DataFrame) -> Figure:
     clean = frame[frame["input"] == "clean"]
     figure = Figure(figsize=(7.5, 5.0), layout="constrained")
     axes = figure.add_subplot()
-    for family, group in clean.groupby("family", sort=False):
+    for (architecture, objective), group in clean.groupby(
+        ["architecture", "objective"], sort=False
+    ):
+        variational = objective == "variational"
         axes.scatter(
             group["code_size"],
             group["test_mse"],
-            marker=FAMILY_MARKERS.get(family, "o"),
+            marker=ARCHITECTURE_MARKERS.get(architecture, "o"),
             s=50,
-            label=f"autoencoder ({family})",
+            facecolors="none" if variational else None,
+            label=f"{architecture} {'VAE' if variational else 'autoencoder'}",
             zorder=3,
         )
     for _, row in clean.iterrows():
@@ -515,19 +488,15 @@ def denoising_chart(frame: pd.DataFrame) -> Figure:
     return figure
 
 
-def write_charts(frame: pd.DataFrame, out_dir: Path) -> list[str]:
-    """Draw the comparison charts into ``out_dir`` (replaced whole); return their names."""
+def charts(frame: pd.DataFrame) -> dict[str, Figure]:
+    """The comparison charts that apply to these variants, by file name."""
     clean = frame["input"] == "clean"
-    charts = {
+    drawers = {
         "mse_vs_code_size.png": mse_vs_code_size_chart if clean.any() else None,
         "ae_vs_pca.png": ae_vs_pca_chart,
         "denoising_psnr.png": denoising_chart if not clean.all() else None,
     }
-    with atomic_directory(out_dir) as staging:
-        for name, draw in charts.items():
-            if draw is not None:
-                save_figure(draw(frame), staging / name)
-    return [name for name, draw in charts.items() if draw is not None]
+    return {name: draw(frame) for name, draw in drawers.items() if draw is not None}
 
 
 # ------------------------------------------------------------ the report's text
@@ -578,7 +547,7 @@ def report_sections(frame: pd.DataFrame, corruptions: pd.DataFrame) -> list[tupl
             else [("text", "Every denoiser beats the best Gaussian and median filter.")]
         )
         sections.append(("denoisers", "Denoisers", [("table", denoiser_table(frame)), *verdict]))
-    if (frame["family"] == "vae").any():
+    if (frame["objective"] == "variational").any():
         sections.append(("vaes", "Variational autoencoders", [("table", vae_table(frame))]))
     statistics: list[Block] = (
         [("table", corruption_table(corruptions))]
@@ -677,9 +646,9 @@ def variant_figures(name: str, figure_dir: Path) -> str:
         where = html.escape(str(figure_dir))
         return f'<p class="note">No figures: {where} is missing (run render@{name}).</p>'
     files = {path.name: path for path in figure_dir.iterdir() if path.suffix.lower() in MIME}
-    order = [file for file in FIGURE_CAPTIONS if file in files]
+    order = [figure.file for figure in FIGURES if figure.file in files]
     order += sorted(set(files) - set(order))
-    items = [_figure(files[file], f"{name}: {FIGURE_CAPTIONS.get(file, file)}") for file in order]
+    items = [_figure(files[file], f"{name}: {caption(file)}") for file in order]
     return '<div class="figures">\n' + "\n".join(items) + "\n</div>"
 
 
@@ -739,27 +708,3 @@ def index_html(
 </body>
 </html>
 """
-
-
-# ---------------------------------------------------------------------- the stage
-
-
-def compare(variants_dir: Path, out_dir: Path, corruptions_dir: Path) -> pd.DataFrame:
-    """Write metrics.csv, summary.md, figures/ and index.html into ``out_dir``."""
-    frame = collect(variants_dir)
-    corruptions = read_corruptions(corruptions_dir, frame)
-    with atomic_path(out_dir / "metrics.csv") as temporary:
-        frame.to_csv(temporary, index=False, float_format="%.6g")
-    chart_dir = out_dir / "figures"
-    charts = write_charts(frame, chart_dir)
-    variants_link = Path(os.path.relpath(variants_dir.resolve(), out_dir.resolve())).as_posix()
-    with atomic_path(out_dir / "summary.md") as temporary:
-        temporary.write_text(summary_markdown(frame, corruptions, charts, variants_link))
-    page = index_html(frame, corruptions, chart_dir, charts, variants_dir)
-    with atomic_path(out_dir / "index.html") as temporary:
-        temporary.write_text(page, encoding="utf-8")
-    print(
-        f"compared {len(frame)} variants: {out_dir / 'metrics.csv'}, {out_dir / 'summary.md'}, "
-        f"{out_dir / 'index.html'} ({len(page) / 1e6:.1f} MB), {len(charts)} charts"
-    )
-    return frame

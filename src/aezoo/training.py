@@ -11,16 +11,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from aezoo.config import Params, TrainingConfig
+from aezoo.config import AnyVariant, Params, TrainingConfig
 from aezoo.corruption import CorruptionSpec, corrupt_batch
-from aezoo.data import Split, to_unit_float
+from aezoo.data import Split, progress_digits, to_unit_float
 from aezoo.errors import TrainingError
-from aezoo.models import LOSSES, AnyVariant, AutoencoderParts, build, make_optimizer
+from aezoo.models import LOSSES, AutoencoderParts, build, make_optimizer
 
 FRESH_NOISE_STREAM = 3_000_000  # counter offset of per-epoch noise (splits use 0..2M)
 
@@ -155,14 +156,6 @@ def compile_for_training(trainer: EpochTrainer, spec: AnyVariant, training: Trai
     )
 
 
-def progress_digits(labels: np.ndarray, count: int) -> np.ndarray:
-    """Indices of fixed test digits for the progress GIF: 0-9 in order, then again."""
-    by_digit = [np.flatnonzero(labels == digit) for digit in range(10)]
-    rounds = max(len(hits) for hits in by_digit)
-    order = [hits[rank] for rank in range(rounds) for hits in by_digit if rank < len(hits)]
-    return np.array(order[:count], dtype=np.int64)
-
-
 class EpochLog(keras.callbacks.Callback):
     """Times epochs, records the progress digits' reconstructions, prints one line an epoch."""
 
@@ -200,7 +193,7 @@ class TrainingResult:
     progress_indices: np.ndarray
     progress_inputs: np.ndarray
     progress_frames: np.ndarray  # (epochs, digits, 28, 28) uint8
-    facts: dict[str, float | int | str] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # counts and timings, not metrics
 
 
 def train_variant(
@@ -220,7 +213,7 @@ def train_variant(
     """
     seed = params.training.seed
     seed_everything(seed)
-    epochs = min(spec.epochs, params.training.max_epochs or spec.epochs)
+    epochs = params.epochs(name)
     parts = build(name, spec)
     train_y = clean["train"].x
     trainer = EpochTrainer(
@@ -259,8 +252,7 @@ def train_variant(
         "jit_compile": params.training.jit_compile,
         "wall_seconds": round(wall, 3),
         "samples_per_second": round(epochs * len(train_y) / sum(log.epoch_seconds), 1),
-        "final_loss": float(losses[-1]),
-        "final_val_loss": float(history["val_loss"][-1]),
+        "epoch_seconds": [round(seconds, 3) for seconds in log.epoch_seconds],
     }
     return TrainingResult(
         parts=parts,
