@@ -9,13 +9,20 @@ from aezoo.config import Params
 from aezoo.figures import figures_for
 
 
-def expected_runs(params: Params, variants: list[str]) -> dict[str, tuple[int, list[str], bool]]:
-    """Per variant: the epochs it trains, its figure files, and whether it is registered."""
+def expected_runs(
+    params: Params, variants: list[str], dvc_experiment: str | None = None
+) -> dict[str, tuple[int | None, list[str], bool | None]]:
+    """Per variant: the epochs it trains, its figure files, and whether it is registered.
+
+    A DVC experiment's runs may have other epochs or data than params.yaml: for them the
+    epochs and the registration are each run's own (None)."""
     return {
         name: (
-            params.epochs(name),
+            None if dvc_experiment else params.epochs(name),
             [figure.file for figure in figures_for(params.variant(name))],
-            params.tracking.register_models and params.is_full_run(name),
+            None
+            if dvc_experiment
+            else params.tracking.register_models and params.is_full_run(name),
         )
         for name in variants
     }
@@ -32,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     def check(params: Params) -> None:
         from aezoo import tracking
 
-        expected = expected_runs(params, args.variants or list(params.variants))
+        expected = expected_runs(params, args.variants or list(params.variants), args.dvc_exp)
         tracking.check(params.tracking, expected, args.dvc_exp)
 
     run_stage(args.params, check)

@@ -433,6 +433,26 @@ def test_a_dvc_experiments_runs_are_found_by_its_name(rendered_zoo, fresh_store,
     tracking.check(params.tracking, expected, dvc_experiment="wide-code")
     with pytest.raises(TrackingError, match=r"dense16: no run .*dvc_exp_name = 'other'"):
         tracking.check(params.tracking, expected, dvc_experiment="other")
+    # The workspace's check looks only at the workspace pipeline's runs.
+    with pytest.raises(TrackingError, match=r"dense16: no run .*no tag dvc_exp_name"):
+        tracking.check(params.tracking, check_tracking.expected_runs(params, ["dense16"]))
+
+
+def test_an_experiments_runs_are_checked_against_their_own_epochs(
+    rendered_zoo, fresh_store, monkeypatch
+):
+    params, work = rendered_zoo
+    params = tracked_params(params)
+    monkeypatch.setenv("DVC_EXP_NAME", "longer")
+    track_variant(params, "dense16", work)
+    raw = params.model_dump(mode="json")
+    raw["variants"]["dense16"]["epochs"] += 5  # the workspace's params differ from the run's
+    workspace = parse_params(raw)
+    expected = check_tracking.expected_runs(workspace, ["dense16"], "longer")
+    tracking.check(workspace.tracking, expected, dvc_experiment="longer")
+    wrong = check_tracking.expected_runs(workspace, ["dense16"])
+    with pytest.raises(TrackingError, match="metric loss has"):
+        tracking.check(workspace.tracking, wrong, dvc_experiment="longer")
 
 
 # ------------------------------------------------------------------ two at once

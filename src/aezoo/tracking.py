@@ -250,10 +250,14 @@ def log_variant(config: TrackingConfig, record: VariantRecord) -> str:
             registered_model_name=registered,
             pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
         )
-        if registered and record.champion:
-            MlflowClient().set_registered_model_alias(
-                registered, CHAMPION, info.registered_model_version
-            )
+        if registered:
+            client, version = MlflowClient(), info.registered_model_version
+            if record.champion:
+                client.set_registered_model_alias(registered, CHAMPION, version)
+            if "dvc_exp_name" in record.tags:
+                client.set_model_version_tag(
+                    registered, version, "dvc_exp_name", record.tags["dvc_exp_name"]
+                )
     where = "not registered"
     if registered:
         version = info.registered_model_version
@@ -271,12 +275,15 @@ def log_variant(config: TrackingConfig, record: VariantRecord) -> str:
 def verify_runs(
     client: MlflowClient,
     experiment: str,
-    expected: Mapping[str, tuple[int, list[str], bool]],
+    expected: Mapping[str, tuple[int | None, list[str], bool | None]],
     dvc_experiment: str | None = None,
 ) -> list[str]:
     """Problems with the newest run of each variant; an empty list means complete.
 
-    ``expected`` maps a variant to its (epochs, figure files, registered?). Per variant:
+    Without ``dvc_experiment`` the runs are the workspace pipeline's (no ``dvc_exp_name``).
+    ``expected`` maps a variant to its (epochs, figure files, registered?); None takes the
+    run's own word (its ``epochs`` param, its ``full_run`` tag): a DVC experiment may have
+    trained other epochs than the workspace's params.yaml says. Per variant:
     a run (one per DVC experiment when ``dvc_experiment`` is given), finished, with its
     params, a per-epoch history of ``epochs`` steps, test metrics, the figures, a logged
     model and, when registered, the ``@champion`` alias on its version.
@@ -292,6 +299,9 @@ def verify_runs(
         runs = client.search_runs(
             [found.experiment_id], query, order_by=["attributes.start_time DESC"]
         )
+        if not dvc_experiment:  # the workspace pipeline's runs, not the experiments'
+            runs = [run for run in runs if "dvc_exp_name" not in run.data.tags]
+            query += " and no tag dvc_exp_name"
         if not runs:
             problems.append(f"{name}: no run ({query})")
             continue
@@ -314,12 +324,16 @@ def _run_problems(
     client: MlflowClient,
     run: Run,
     name: str,
-    epochs: int,
+    epochs: int | None,
     figures: list[str],
-    registered: bool,
+    registered: bool | None,
     dvc_experiment: str | None,
 ) -> list[str]:
     run_id, data = run.info.run_id, run.data
+    if epochs is None:
+        epochs = int(data.params.get("epochs", -1))
+    if registered is None:
+        registered = data.tags.get("full_run") == "true"
     problems = []
     if run.info.status != "FINISHED":
         problems.append(f"status {run.info.status}")
@@ -361,7 +375,7 @@ def _run_problems(
 
 def check(
     config: TrackingConfig,
-    expected: Mapping[str, tuple[int, list[str], bool]],
+    expected: Mapping[str, tuple[int | None, list[str], bool | None]],
     dvc_experiment: str | None = None,
 ) -> None:
     """Verify the store's runs of the ``expected`` variants; raise TrackingError listing the
