@@ -129,6 +129,7 @@ def test_objective_and_architecture_set_the_variants_properties():
         "data.validation_size",
         "data.test_subset",
         "training.max_epochs",
+        "training.patience",
         "evaluation.iwae_samples",
         "render.manifold_side",
     ],
@@ -153,10 +154,10 @@ def test_the_sections_have_no_defaults(raw_params, section):
 
 def test_epochs_are_capped_by_max_epochs(raw_params):
     params = parse_params(raw_params)
-    assert params.epochs("dense32") == 50 and params.epochs("dense16") == 10
+    assert params.epochs("dense32") == 50 and params.epochs("dense16") == 11
     raw_params["training"]["max_epochs"] = 20
     capped = parse_params(raw_params)
-    assert capped.epochs("dense32") == 20 and capped.epochs("dense16") == 10
+    assert capped.epochs("dense32") == 20 and capped.epochs("dense16") == 11
     with pytest.raises(ConfigError, match=r"variants\.nope: no such variant"):
         capped.epochs("nope")
 
@@ -166,7 +167,7 @@ def test_a_full_run_has_all_the_data_and_all_its_epochs(raw_params):
     assert params.data.full
     assert all(params.is_full_run(name) for name in params.variants)
 
-    raw_params["training"]["max_epochs"] = 10  # caps dense32 (50), not dense16 (10)
+    raw_params["training"]["max_epochs"] = 11  # caps dense32 (50), not dense16 (11)
     capped = parse_params(raw_params)
     assert not capped.is_full_run("dense32") and capped.is_full_run("dense16")
 
@@ -176,6 +177,26 @@ def test_a_full_run_has_all_the_data_and_all_its_epochs(raw_params):
         subset_run = parse_params(raw)
         assert not subset_run.data.full, subset
         assert not any(subset_run.is_full_run(name) for name in subset_run.variants), subset
+
+
+@pytest.mark.parametrize("patience", [0, -3, 2.5, "ten"])
+def test_patience_must_be_a_positive_whole_number_of_epochs(raw_params, patience):
+    """A patience of 0 would stop after the first epoch that is not a new lowest; none (null)
+    is how to train every epoch."""
+    raw_params["training"]["patience"] = patience
+    message = _error_of(raw_params)
+    assert message.count("\n  ") == 1
+    assert "training.patience: " in message
+    if patience in (0, -3):
+        assert "greater than 0" in message
+
+
+def test_patience_null_trains_every_epoch_and_a_number_is_kept(raw_params):
+    assert parse_params(raw_params).training.patience == 10  # params.yaml's
+    raw_params["training"]["patience"] = None
+    assert parse_params(raw_params).training.patience is None
+    raw_params["training"]["patience"] = 1
+    assert parse_params(raw_params).training.patience == 1
 
 
 def test_input_must_name_a_corruption(raw_params):

@@ -47,17 +47,23 @@ def metrics_record(mse: float, pca_mse: float, **extra) -> dict:
     return record
 
 
-def train_facts(parameters: int, wall_seconds: float) -> dict:
-    """A train.json as the train stage writes it: run facts."""
+def train_facts(
+    parameters: int, wall_seconds: float, epochs_run: int = 4, best_epoch: int = 2
+) -> dict:
+    """A train.json as the train stage writes it: run facts. By default the run was stopped
+    early (4 of at most 5 epochs) and kept its 2nd epoch, so no two epoch counts agree."""
     return {
         "parameters": parameters,
-        "epochs": 2,
+        "max_epochs": 5,
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+        "best_val_loss": 0.0251,
         "train_samples": 55000,
         "steps_per_epoch": 215,
         "jit_compile": False,
         "wall_seconds": wall_seconds,
         "samples_per_second": 3e4,
-        "epoch_seconds": [wall_seconds / 2] * 2,
+        "epoch_seconds": [wall_seconds / epochs_run] * epochs_run,
     }
 
 
@@ -74,7 +80,11 @@ ZOO = {
         train_facts(25888, 21.5),
         evaluate_facts(16),
     ),
-    "conv": (metrics_record(0.0040, 0.0065), train_facts(4385, 12.5), evaluate_facts(128)),
+    "conv": (  # trained every epoch and kept the last (no patience)
+        metrics_record(0.0040, 0.0065),
+        train_facts(4385, 12.5, epochs_run=5, best_epoch=5),
+        evaluate_facts(128),
+    ),
     "conv_denoise": (
         metrics_record(
             0.0100,
@@ -153,7 +163,7 @@ def report(tmp_path_factory, base_params) -> Path:
 
 
 EXPECTED_COLUMNS = [
-    *("architecture", "objective", "input", "code_size", "parameters", "epochs"),
+    *("architecture", "objective", "input", "code_size", "parameters", "epochs", "best_epoch"),
     *("train_seconds", "samples_per_second", "test_images"),
     *("test_mse", "test_bce", "test_psnr_db", "test_ssim", "probe_accuracy"),
     *("neg_elbo", "iwae_nll", "iwae_samples", "pca_components", "pca_mse", "pca_bce"),
@@ -176,7 +186,10 @@ def test_metrics_csv_has_one_row_per_variant_and_every_number(report):
     )
     assert dense["test_mse"] == pytest.approx(0.0245) and dense["pca_mse"] == pytest.approx(0.021)
     assert dense["train_seconds"] == pytest.approx(21.5)  # from train.json
-    assert dense["parameters"] == 25888 and dense["epochs"] == 2
+    assert dense["parameters"] == 25888
+    assert dense["epochs"] == 4 and dense["best_epoch"] == 2  # epochs run (not 5), kept epoch
+    assert tuple(frame.loc["conv", ["epochs", "best_epoch"]]) == (5, 5)
+    assert "max_epochs" not in frame.columns and "best_val_loss" not in frame.columns
     assert dense["reference_mse"] == pytest.approx(0.023)  # from params.yaml
     assert np.isnan(dense["neg_elbo"]) and np.isnan(dense["psnr_gain_db"])
     assert frame.loc["conv", "code_size"] == 128  # the conv's 4x4x8 feature map
@@ -201,9 +214,13 @@ def test_summary_lists_where_pca_beats_the_autoencoder(report):
     assert "conv_denoise) are overcomplete" in section
     # the tables: a header row, an alignment row and one row per variant
     overview = summary.split("## All variants")[1].split("\n\n")[1].splitlines()
-    assert overview[0].startswith("| variant | network | objective | input | code |")
+    assert overview[0].startswith(
+        "| variant | network | objective | input | code | parameters | epochs run | kept epoch "
+        "| train time |"
+    )
     assert len(overview) == 2 + 4
-    assert "| dense16 | dense | autoencoder | clean | 16 | 25,888 | 2 | 22 s |" in overview[3]
+    assert "| dense16 | dense | autoencoder | clean | 16 | 25,888 | 4 | 2 | 22 s |" in overview[3]
+    assert "| conv | conv | autoencoder | clean | 128 | 4,385 | 5 | 5 | 12 s |" in summary
     assert "MSE 0.023" in overview[3]  # the seed's published figure
     assert "| conv_denoise | gauss05 | 9.38 | 15.30 (sigma 1) | 14.90 (size 3) |" in summary
     assert "| gauss05 | gaussian | 0.1155 | 9.38 |" in summary  # corruption statistics
@@ -244,6 +261,7 @@ def test_a_row_comes_from_the_config_the_metrics_and_the_facts(base_params, tmp_
     )
     assert row["architecture"] == "strided_conv" and row["objective"] == "variational"
     assert row["parameters"] == 134_165 and row["iwae_samples"] == 50
+    assert (row["epochs"], row["best_epoch"]) == (4, 2)  # train.json's epochs_run, best_epoch
     assert row["neg_elbo"] == 150.0 and row["train_seconds"] == 100.0
     assert row["gaussian_filter_sigma"] is None
     frame = frame_of([row])

@@ -234,7 +234,10 @@ def test_constants_are_params_and_the_only_curves_are_the_epoch_metrics(tracked)
         spec, report = params.variant(name), work / "reports" / name
         logged = run.data.params
         facts = read_json(report / "train.json")
-        assert logged["epochs"] == str(params.epochs(name)) == str(facts["epochs"])
+        assert logged["epochs"] == str(params.epochs(name)) == str(facts["max_epochs"])
+        assert logged["epochs_run"] == str(facts["epochs_run"])
+        assert logged["best_epoch"] == str(facts["best_epoch"])
+        assert logged["training.patience"] == str(params.training.patience)
         assert logged["code_size"] == str(spec.code_size)
         assert logged["parameters"] == str(facts["parameters"])
         assert logged["variant.architecture"] == spec.architecture
@@ -243,7 +246,7 @@ def test_constants_are_params_and_the_only_curves_are_the_epoch_metrics(tracked)
         assert logged["evaluate.test_images"] == "512"
         if spec.denoising:
             assert logged["data.corruption.std"] == "0.5"
-        for constant in ("epochs", "code_size", "parameters"):
+        for constant in ("epochs", "epochs_run", "best_epoch", "code_size", "parameters"):
             assert constant not in run.data.metrics
 
         curves = {key for key in run.data.metrics if not key.startswith("test.")}
@@ -256,7 +259,7 @@ def test_constants_are_params_and_the_only_curves_are_the_epoch_metrics(tracked)
         }
         for key, values in expected.items():
             steps = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
-            assert [metric.step for metric in steps] == list(range(1, params.epochs(name) + 1))
+            assert [metric.step for metric in steps] == list(range(1, facts["epochs_run"] + 1))
             np.testing.assert_allclose([metric.value for metric in steps], values, rtol=1e-6)
 
         test = tracking.numeric(tracking.flatten(read_json(report / "metrics.json"), "test"))
@@ -336,7 +339,7 @@ def champion_record(work: Path, name: str, champion: bool = True) -> tracking.Va
     example = to_unit_float(load_prepared(work / "data" / "clean.npz")["test"].x[:4])[..., None]
     return tracking.VariantRecord(
         name=name,
-        params={"epochs": len(history["loss"])},
+        params={"epochs": len(history["loss"]), "epochs_run": len(history["loss"])},
         tags={"variant": name, "full_run": "true"},
         history={
             "loss": list(history["loss"]),
@@ -451,8 +454,30 @@ def test_an_experiments_runs_are_checked_against_their_own_epochs(
     expected = check_tracking.expected_runs(workspace, ["dense16"], "longer")
     tracking.check(workspace.tracking, expected, dvc_experiment="longer")
     wrong = check_tracking.expected_runs(workspace, ["dense16"])
-    with pytest.raises(TrackingError, match="metric loss has"):
+    with pytest.raises(TrackingError, match=r"dense16 \(run \w+\): param epochs is 2, expected 7"):
         tracking.check(workspace.tracking, wrong, dvc_experiment="longer")
+
+
+def test_a_run_stopped_early_by_the_patience_is_complete(rendered_zoo, fresh_store):
+    """The small zoo's dense16 ran 2 epochs; tracked with 5 as its epochs, it is a run that
+    model selection stopped after 2 of at most 5: its curves have the 2 epochs run."""
+    params, work = rendered_zoo
+    raw = tracked_params(params).model_dump(mode="json")
+    raw["variants"]["dense16"]["epochs"] = 5
+    longer = parse_params(raw)
+    track_variant(longer, "dense16", work)
+    [run] = runs_of(client_of(fresh_store), "dense16")
+    facts = read_json(work / "reports" / "dense16" / "train.json")
+    assert facts["epochs_run"] == 2
+    assert run.data.params["epochs"] == "5" and run.data.params["epochs_run"] == "2"
+    assert run.data.params["best_epoch"] == str(facts["best_epoch"])
+    tracking.check(longer.tracking, check_tracking.expected_runs(longer, ["dense16"]))
+    # Expected at most 1 epoch, the run's 2 epochs run are too many.
+    fewer = {"dense16": (1, *check_tracking.expected_runs(longer, ["dense16"])["dense16"][1:])}
+    with pytest.raises(TrackingError) as error:
+        tracking.check(longer.tracking, fewer)
+    assert "param epochs is 5, expected 1" in str(error.value)
+    assert "param epochs_run is 2, expected 1 to 1" in str(error.value)
 
 
 # ------------------------------------------------------------------ two at once

@@ -1,4 +1,5 @@
-"""The trainer on a small real subset: it learns, it is deterministic, it stops on NaN."""
+"""The trainer on a small real subset: it learns, it is deterministic, it stops on NaN, and
+with a patience it keeps the epoch of lowest validation loss."""
 
 import json
 import subprocess
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from aezoo.config import parse_params
-from aezoo.data import load_prepared
+from aezoo.data import load_prepared, to_unit_float
 from aezoo.errors import TrainingError
 from aezoo.stages.train import train
 from aezoo.training import (
@@ -55,7 +56,9 @@ def test_one_epoch_lowers_the_validation_loss(name, raw_params, prepared_small):
     initial = untrained.evaluate(val, verbose=0)
     assert result.history["val_loss"][0] < initial
     assert result.progress_frames.shape == (1, 10, 28, 28)
-    assert result.facts["epochs"] == 1 and result.facts["parameters"] > 0
+    facts = result.facts
+    assert facts["max_epochs"] == facts["epochs_run"] == facts["best_epoch"] == 1
+    assert facts["best_val_loss"] == result.history["val_loss"][0] and facts["parameters"] > 0
 
 
 def _batches(dataset):
@@ -223,7 +226,10 @@ def test_the_train_stage_writes_models_progress_history_and_run_facts(
     facts = json.loads((reports / "train.json").read_text())
     assert set(facts) == {
         "parameters",
-        "epochs",
+        "max_epochs",
+        "epochs_run",
+        "best_epoch",
+        "best_val_loss",
         "train_samples",
         "steps_per_epoch",
         "jit_compile",
@@ -231,15 +237,137 @@ def test_the_train_stage_writes_models_progress_history_and_run_facts(
         "samples_per_second",
         "epoch_seconds",
     }
-    assert facts["epochs"] == params.epochs("dense16") == 2
+    assert facts["max_epochs"] == facts["epochs_run"] == params.epochs("dense16") == 2
     assert facts["parameters"] == 25888 and facts["train_samples"] == 1024
     assert facts["steps_per_epoch"] == 1024 // 64 and facts["jit_compile"] is False
     assert len(facts["epoch_seconds"]) == 2 and all(s > 0 for s in facts["epoch_seconds"])
     assert sum(facts["epoch_seconds"]) <= facts["wall_seconds"] + 0.01
     history = (reports / "history.csv").read_text().splitlines()
     assert history[0] == "epoch,loss,val_loss" and len(history) == 1 + 2
+    val_losses = [float(line.split(",")[2]) for line in history[1:]]
+    assert facts["best_epoch"] == int(np.argmin(val_losses)) + 1  # patience 10: the best
+    assert facts["best_val_loss"] == pytest.approx(min(val_losses), rel=1e-5)  # 6 digits
     with np.load(models / "progress.npz") as progress:
         assert progress["frames"].shape == (2, params.training.progress_digits, 28, 28)
         assert progress["inputs"].dtype == progress["targets"].dtype == np.uint8
         test = load_prepared(prepared_small / "clean.npz")["test"]
         np.testing.assert_array_equal(progress["targets"], test.x[progress["indices"]])
+
+
+# ------------------------------------------------- model selection on the validation split
+
+
+def selection_params(raw, epochs, patience):
+    """dense16 at a high learning rate (Adam, 0.05) on the small subset: its validation loss
+    falls for ten epochs or so, then goes up and down, so the best epoch is not the last."""
+    raw["training"]["patience"] = patience
+    optimizer = {"name": "adam", "learning_rate": 0.05}
+    return small_params(raw, "dense16", epochs=epochs, optimizer=optimizer)
+
+
+def train_dense16(params, prepared):
+    clean = load_prepared(prepared / "clean.npz")
+    return train_variant("dense16", params.variant("dense16"), params, clean, clean)
+
+
+def validation_mse(model, prepared) -> float:
+    """The model's MSE on the validation split, in float64 from its predictions: what
+    Keras's val_loss is for an MSE variant, computed without Keras's loss."""
+    images = to_unit_float(load_prepared(prepared / "clean.npz")["val"].x)[..., None]
+    predicted = np.asarray(model.predict(images, batch_size=64, verbose=0), np.float64)
+    return float(np.mean((predicted - images) ** 2))
+
+
+def same_weights(first, second) -> bool:
+    return all(
+        np.array_equal(a, b) for a, b in zip(first.get_weights(), second.get_weights(), strict=True)
+    )
+
+
+def test_with_a_patience_the_best_validation_epoch_is_kept_and_training_stops_after_it(
+    raw_params, prepared_small
+):
+    result = train_dense16(selection_params(raw_params, 30, patience=2), prepared_small)
+    facts, val_losses = result.facts, result.history["val_loss"]
+    best = facts["best_epoch"]
+    assert facts["max_epochs"] == 30
+    assert facts["epochs_run"] < 30, "stopped early"  # 13 on x86-64
+    assert len(val_losses) == len(result.history["loss"]) == facts["epochs_run"]
+    assert len(facts["epoch_seconds"]) == len(result.progress_frames) == facts["epochs_run"]
+    assert best == int(np.argmin(val_losses)) + 1  # the first epoch of the lowest
+    assert facts["best_val_loss"] == val_losses[best - 1] == min(val_losses)
+    # Stopped after exactly `patience` epochs, none of them a new lowest.
+    assert facts["epochs_run"] == best + 2
+    assert min(val_losses[best:]) >= facts["best_val_loss"]
+
+    kept = validation_mse(result.parts.autoencoder, prepared_small)
+    assert kept == pytest.approx(facts["best_val_loss"], rel=1e-6)
+    assert kept != pytest.approx(val_losses[-1], rel=1e-4)  # not the last epoch's weights
+    # The encoder and decoder (saved beside the autoencoder) share the kept weights.
+    images = to_unit_float(load_prepared(prepared_small / "clean.npz")["val"].x[:64])[..., None]
+    parts = result.parts
+    np.testing.assert_allclose(
+        parts.decoder.predict(parts.encoder.predict(images, verbose=0), verbose=0),
+        parts.autoencoder.predict(images, verbose=0),
+        atol=1e-6,
+    )
+    # The kept weights are the best epoch's, bit for bit: a run of that many epochs.
+    shorter = train_dense16(selection_params(raw_params, best, patience=None), prepared_small)
+    assert shorter.history["val_loss"] == val_losses[:best]
+    assert same_weights(result.parts.autoencoder, shorter.parts.autoencoder)
+
+
+def test_without_a_patience_every_epoch_runs_and_the_last_is_kept(raw_params, prepared_small):
+    """The seeds' setting; a patience longer than the run trains the same epochs but keeps
+    the best of them."""
+    last = train_dense16(selection_params(raw_params, 30, patience=None), prepared_small)
+    facts, val_losses = last.facts, last.history["val_loss"]
+    assert facts["max_epochs"] == facts["epochs_run"] == len(val_losses) == 30
+    assert facts["best_epoch"] == 30 and facts["best_val_loss"] == val_losses[-1]
+    assert int(np.argmin(val_losses)) + 1 < 30  # the last epoch is not the best: still kept
+    assert validation_mse(last.parts.autoencoder, prepared_small) == pytest.approx(
+        val_losses[-1], rel=1e-6
+    )
+
+    patient = train_dense16(selection_params(raw_params, 30, patience=30), prepared_small)
+    assert patient.history == last.history  # selection never changes the training
+    assert patient.facts["epochs_run"] == 30  # never stopped, yet the best epoch is kept
+    assert patient.facts["best_epoch"] == int(np.argmin(val_losses)) + 1 < 30
+    assert patient.facts["best_val_loss"] == min(val_losses)
+    assert validation_mse(patient.parts.autoencoder, prepared_small) == pytest.approx(
+        min(val_losses), rel=1e-6
+    )
+    assert not same_weights(patient.parts.autoencoder, last.parts.autoencoder)
+
+
+def test_model_selection_is_deterministic(raw_params, prepared_small):
+    params = selection_params(raw_params, 30, patience=2)
+    first, second = train_dense16(params, prepared_small), train_dense16(params, prepared_small)
+    assert first.facts["epochs_run"] < 30  # stopped early, both times at the same epoch
+    assert first.history == second.history
+    timings = {"wall_seconds", "samples_per_second", "epoch_seconds"}
+    assert {k: v for k, v in first.facts.items() if k not in timings} == {
+        k: v for k, v in second.facts.items() if k not in timings
+    }
+    for a, b in zip(first.parts.autoencoder.weights, second.parts.autoencoder.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(first.progress_frames, second.progress_frames)
+
+
+def test_the_train_stage_saves_the_kept_model(raw_params, prepared_small, tmp_path):
+    """autoencoder.keras is the best epoch's model, and train.json and history.csv agree."""
+    import keras
+
+    params = selection_params(raw_params, 30, patience=2)
+    models, reports = tmp_path / "models", tmp_path / "reports"
+    train(params, "dense16", prepared_small, models, reports)
+    facts = json.loads((reports / "train.json").read_text())
+    rows = (reports / "history.csv").read_text().splitlines()[1:]
+    val_losses = [float(row.split(",")[2]) for row in rows]
+    assert len(rows) == facts["epochs_run"] < facts["max_epochs"] == 30
+    assert facts["best_epoch"] == int(np.argmin(val_losses)) + 1 < facts["epochs_run"]
+    saved = keras.saving.load_model(models / "autoencoder.keras", safe_mode=True)
+    kept = validation_mse(saved, prepared_small)
+    assert kept == pytest.approx(facts["best_val_loss"], rel=1e-6)
+    assert kept == pytest.approx(min(val_losses), rel=1e-5)  # history.csv has 6 digits
+    assert kept != pytest.approx(val_losses[-1], rel=1e-4)

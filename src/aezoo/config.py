@@ -254,6 +254,11 @@ class TrainingConfig(StrictModel):
     max_epochs: PositiveInt | None = Field(
         description="Cap every variant's epochs (smoke runs); null trains in full."
     )
+    patience: PositiveInt | None = Field(
+        description="Model selection on the validation split: keep the epoch with the lowest "
+        "validation loss and stop after this many epochs without a new lowest (a variant's "
+        "epochs are the maximum); null trains every epoch and keeps the last (the seeds')."
+    )
     progress_digits: PositiveInt = Field(
         description="Fixed test digits reconstructed after every epoch for the GIF."
     )

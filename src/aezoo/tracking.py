@@ -340,16 +340,20 @@ def _run_problems(
     if run.info.run_name != name:
         problems.append(f"named {run.info.run_name!r}")
     wanted_params = ("variant.architecture", "variant.objective", "training.seed", "epochs")
+    wanted_params += ("epochs_run", "best_epoch")
     wanted_params += ("code_size", "parameters", "data.clean_sha256")
     problems += [f"no param {key}" for key in wanted_params if key not in data.params]
     wanted_tags = ("variant", "mlflow.source.name", "mlflow.user", MIRROR_TAG)
     problems += [f"no tag {key}" for key in wanted_tags if key not in data.tags]
     if data.params.get("epochs") != str(epochs):
         problems.append(f"param epochs is {data.params.get('epochs')}, expected {epochs}")
+    run_epochs = int(data.params.get("epochs_run", -1))  # selection may stop before epochs
+    if not 0 < run_epochs <= epochs:
+        problems.append(f"param epochs_run is {run_epochs}, expected 1 to {epochs}")
     for key in EPOCH_METRICS:
         steps = len(client.get_metric_history(run_id, key))
-        if steps != epochs:
-            problems.append(f"metric {key} has {steps} steps, expected {epochs}")
+        if steps != run_epochs:
+            problems.append(f"metric {key} has {steps} steps, expected {run_epochs}")
     charted = [key for key in data.metrics if not key.startswith("test.")]
     if extra := sorted(set(charted) - set(EPOCH_METRICS)):
         problems.append(f"metrics that are not test figures or curves: {', '.join(extra)}")

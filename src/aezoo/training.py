@@ -183,6 +183,19 @@ class EpochLog(keras.callbacks.Callback):
         )
 
 
+def best_epoch_selection(patience: int | None) -> list[keras.callbacks.Callback]:
+    """Model selection on the validation split: keep the weights of the epoch with the
+    lowest validation loss and stop after ``patience`` epochs without a new lowest. None
+    trains every epoch and keeps the last (the seed tutorials' setting)."""
+    if patience is None:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", mode="min", patience=patience, restore_best_weights=True
+        )
+    ]
+
+
 @dataclass
 class TrainingResult:
     """What a training run produced, ready to be written by the stage."""
@@ -226,32 +239,44 @@ def train_variant(
     indices = progress_digits(clean["test"].y, params.training.progress_digits)
     progress_inputs = to_unit_float(inputs["test"].x[indices])[..., None]
     log = EpochLog(epochs, len(train_y), progress_inputs)
+    selection = best_epoch_selection(params.training.patience)
     started = time.perf_counter()
     history = trainer.fit(
         trainer.epochs(0, epochs),
         epochs=epochs,
         steps_per_epoch=1,  # one step trains a whole epoch
         validation_data=val,
-        callbacks=[keras.callbacks.TerminateOnNaN(), log, *(callbacks or [])],
+        callbacks=[keras.callbacks.TerminateOnNaN(), *selection, log, *(callbacks or [])],
         shuffle=False,  # the trainer shuffles each epoch itself
         verbose=0,
     ).history
     wall = time.perf_counter() - started
 
-    losses = history.get("loss", [])
-    if len(losses) < epochs or not np.all(np.isfinite(losses + history.get("val_loss", []))):
+    losses, val_losses = history.get("loss", []), history.get("val_loss", [])
+    stopped_early = bool(selection) and selection[0].stopped_epoch > 0
+    if (len(losses) < epochs and not stopped_early) or not np.all(np.isfinite(losses + val_losses)):
         raise TrainingError(
             f"variants.{name}: the loss became NaN or infinite at epoch {len(losses)} "
             f"(try a lower optimizer.learning_rate); no model was written"
         )
+    # The kept weights: the best validation epoch's with a patience, else the last epoch's.
+    best_epoch = int(np.argmin(val_losses)) + 1 if selection else len(losses)
+    print(
+        f"kept the weights of epoch {best_epoch} of {len(losses)} "
+        f"(val_loss {val_losses[best_epoch - 1]:.5f})",
+        flush=True,
+    )
     facts = {
         "parameters": int(parts.autoencoder.count_params()),
-        "epochs": epochs,
+        "max_epochs": epochs,
+        "epochs_run": len(losses),
+        "best_epoch": best_epoch,
+        "best_val_loss": float(val_losses[best_epoch - 1]),
         "train_samples": len(train_y),
         "steps_per_epoch": trainer.steps_per_epoch,
         "jit_compile": params.training.jit_compile,
         "wall_seconds": round(wall, 3),
-        "samples_per_second": round(epochs * len(train_y) / sum(log.epoch_seconds), 1),
+        "samples_per_second": round(len(losses) * len(train_y) / sum(log.epoch_seconds), 1),
         "epoch_seconds": [round(seconds, 3) for seconds in log.epoch_seconds],
     }
     return TrainingResult(

@@ -42,7 +42,9 @@ def track(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir
         "data.input": spec.input,
         "data.clean_sha256": sha256_of(data_dir / "clean.npz"),
         "data.input_sha256": sha256_of(input_file),
-        "epochs": params.epochs(name),
+        "epochs": params.epochs(name),  # the most it may train; selection may stop sooner
+        "epochs_run": facts["epochs_run"],
+        "best_epoch": facts["best_epoch"],
         "code_size": spec.code_size,
         "parameters": facts["parameters"],
         **tracking.flatten(evaluated, "evaluate"),

@@ -28,8 +28,9 @@ def train(params: Params, name: str, data_dir: Path, model_dir: Path, report_dir
     write_training_outputs(result, clean, model_dir, report_dir)
     facts = result.facts
     print(
-        f"{name}: {facts['parameters']:,} parameters, {facts['epochs']} epochs, "
-        f"{facts['wall_seconds']:.0f}s, val_loss {result.history['val_loss'][-1]:.5f}"
+        f"{name}: {facts['parameters']:,} parameters, {facts['epochs_run']} epochs run, "
+        f"kept epoch {facts['best_epoch']} (val_loss {facts['best_val_loss']:.5f}), "
+        f"{facts['wall_seconds']:.0f}s"
     )
 
 
