@@ -280,3 +280,26 @@ def test_workflows_run_the_make_targets_that_ci_runs():
     assert {"env", "lint", "test", "check-fresh", "smoke"} <= commands["ci.yml"]
     assert {"env", "pr-report"} <= commands["pr-report.yml"]
     assert set().union(*commands.values()) <= targets
+
+
+@pytest.mark.parametrize(
+    ("lines", "marked"),
+    [
+        (["setting up", "Reproducing experiment 'smoke-lane1'", "Running stage"], True),
+        (["ERROR: Unable to acquire lock."], False),
+    ],
+)
+def test_a_smoke_lane_counts_as_started_once_dvc_runs_it_or_it_ends(lines, marked, capsys):
+    import threading
+
+    from aezoo import ci
+
+    script = "\n".join(f"print({line!r}, flush=True)" for line in lines)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    started = threading.Event()
+    ci._prefix_lines(process, "[lane 1] ", started)
+    process.wait()
+    assert started.is_set()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"[lane 1] {line}" for line in lines]
+    assert any(ci.LANE_STARTED in line for line in printed) is marked

@@ -270,9 +270,18 @@ def lane_targets(params: Params, lanes: int) -> list[list[str]]:
     return [lane for lane in targets if lane]
 
 
+LANE_STARTED = "Reproducing experiment"  # a lane's first line once it runs in its copy
+LANE_START_TIMEOUT_S = 300
+
+
 def run_lanes(root: Path, name: str, arguments: list[str], lanes: list[list[str]]) -> None:
     """Run each lane as its own ``dvc exp run --temp`` experiment (``<name>-lane<N>``), all
-    at once; every output line is prefixed with its lane. Raises naming the failed lanes."""
+    at once; every output line is prefixed with its lane. Raises naming the failed lanes.
+
+    A lane starts once the one before it runs in its own copy: setting an experiment up
+    holds the repository's lock, and DVC gives a second ``exp run`` only a few seconds to
+    get it (with 60 stages, setting up takes longer than that on 2 cores).
+    """
     running = []
     for number, targets in enumerate(lanes, 1):
         command = ["exp", "run", "--temp", "--name", f"{name}-lane{number}", *arguments, *targets]
@@ -285,9 +294,14 @@ def run_lanes(root: Path, name: str, arguments: list[str], lanes: list[list[str]
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        forward = threading.Thread(target=_prefix_lines, args=(process, f"[lane {number}] "))
+        started = threading.Event()
+        forward = threading.Thread(
+            target=_prefix_lines, args=(process, f"[lane {number}] ", started)
+        )
         forward.start()
         running.append((number, process, forward))
+        if number < len(lanes):
+            started.wait(LANE_START_TIMEOUT_S)
     failed = []
     for number, process, forward in running:
         forward.join()
@@ -297,10 +311,14 @@ def run_lanes(root: Path, name: str, arguments: list[str], lanes: list[list[str]
         raise PipelineError(f"smoke run: {', '.join(failed)} failed (output above)")
 
 
-def _prefix_lines(process: subprocess.Popen, prefix: str) -> None:
+def _prefix_lines(process: subprocess.Popen, prefix: str, started: threading.Event) -> None:
+    """Forward a lane's output with its prefix; set ``started`` once it runs (or ends)."""
     assert process.stdout is not None
     for line in process.stdout:
         print(prefix + line, end="", flush=True)
+        if LANE_STARTED in line:
+            started.set()
+    started.set()
 
 
 def smoke(
