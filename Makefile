@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help env repro test lint smoke check-fresh pr-report bench clean-env
+.PHONY: help env repro studies test lint smoke check-fresh pr-report bench clean-env
 
 BASE ?= main
 # Stage commands say `python`: make it the environment's.
@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 env: $(STAMP)  ## create .venv with aezoo and its pinned dependencies
 
-repro: $(STAMP)  ## run the whole pipeline (dvc repro); set AEZOO_MNIST_MIRROR offline
-	$(BIN)/dvc repro
+repro: $(STAMP)  ## run the zoo's pipeline (dvc.yaml); set AEZOO_MNIST_MIRROR offline
+	$(BIN)/dvc repro dvc.yaml
+
+studies: $(STAMP)  ## run the studies (studies/dvc.yaml: seeds, code-size frontier)
+	$(BIN)/dvc repro studies/dvc.yaml
 
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest

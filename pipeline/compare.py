@@ -10,10 +10,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--variants", type=Path, default=Path("reports/variants"))
     parser.add_argument("--corruptions", type=Path, default=Path("reports/corruptions"))
+    parser.add_argument(
+        "--outputs",
+        type=Path,
+        default=Path("data/test_outputs"),
+        help="evaluate's <variant>.npz files (values per test image, for the intervals)",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     run_stage(
-        args.params, lambda params: compare(params, args.variants, args.out, args.corruptions)
+        args.params,
+        lambda params: compare(params, args.variants, args.out, args.corruptions, args.outputs),
     )
 
 

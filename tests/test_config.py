@@ -1,5 +1,7 @@
 """params.yaml validation: every bad key is named with its full path."""
 
+import copy
+
 import pytest
 from conftest import ROOT
 
@@ -19,7 +21,7 @@ def test_repository_params_are_valid():
     assert {"dense16", "conv", "vae"} <= set(params.variants)
     assert params.variant("conv").code_size == 4 * 4 * 8
     assert params.variant("conv_denoise").code_size == 7 * 7 * 32
-    assert len(params.variants) == 13
+    assert len(params.variants) == 15
 
 
 def test_negative_noise_level_names_the_key(raw_params):
@@ -72,6 +74,12 @@ def test_a_variational_conv_is_rejected_naming_the_variant(raw_params):
             "objective 'autoencoder' needs loss 'mse' or 'bce', got 'elbo'",
         ),
         ("vae", {"loss": "bce"}, "objective 'variational' needs loss 'elbo', got 'bce'"),
+        (
+            "pca_dense128",
+            {"output_activation": "sigmoid"},
+            "pca_start needs objective 'autoencoder' with code_activation and "
+            "output_activation 'linear'",
+        ),
         ("vae", {"objective": "autoencoder"}, "objective 'autoencoder' needs loss 'mse' or 'bce'"),
         (
             "dense32",
@@ -119,6 +127,7 @@ def test_objective_and_architecture_set_the_variants_properties():
         "variants.dense16.activity_l1",
         "variants.dense16.fresh_noise",
         "variants.dense16.output_activation",
+        "variants.dense16.pca_start",
         "variants.conv.kernel_size",
         "variants.strided_denoise.hidden_units",
         "variants.vae.optimizer.learning_rate",
@@ -132,6 +141,13 @@ def test_objective_and_architecture_set_the_variants_properties():
         "training.patience",
         "evaluation.iwae_samples",
         "render.manifold_side",
+        "comparison.bootstrap_resamples",
+        "comparison.confidence_level",
+        "comparison.seed",
+        "studies.seeds.variants",
+        "studies.seeds.seeds",
+        "studies.frontier.code_sizes",
+        "studies.frontier.models",
     ],
 )
 def test_every_setting_that_changes_a_number_is_required(raw_params, path):
@@ -146,7 +162,9 @@ def test_every_setting_that_changes_a_number_is_required(raw_params, path):
     assert message.count("\n  ") == 1
 
 
-@pytest.mark.parametrize("section", ["data", "training", "evaluation", "render"])
+@pytest.mark.parametrize(
+    "section", ["data", "training", "evaluation", "render", "comparison", "studies"]
+)
 def test_the_sections_have_no_defaults(raw_params, section):
     del raw_params[section]
     assert f"{section}: Field required" in _error_of(raw_params)
@@ -235,3 +253,107 @@ def test_unknown_variant_lists_the_known_ones():
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(ConfigError, match=r"variants\.nope: no such variant \(known: dense16"):
         params.variant("nope")
+
+
+# ------------------------------------------------ pca_start, comparison and studies
+
+
+def test_every_dense_variant_must_say_whether_it_starts_as_pca(raw_params):
+    """pca_start has no default: each dense variant spells it out, and leaving it out of
+    any of them is an error naming that variant's key."""
+    dense = [
+        name for name, spec in raw_params["variants"].items() if spec["architecture"] == "dense"
+    ]
+    assert dense and all("pca_start" in raw_params["variants"][name] for name in dense)
+    for name in dense:
+        raw = copy.deepcopy(raw_params)
+        del raw["variants"][name]["pca_start"]
+        message = _error_of(raw)
+        assert f"variants.{name}.pca_start: Field required" in message, name
+        assert message.count("\n  ") == 1, name
+
+
+def test_repository_studies_are_valid_at_every_code_size():
+    params = load_params(ROOT / "params.yaml")
+    seeds, frontier = params.studies.seeds, params.studies.frontier
+    assert set(seeds.variants) <= set(params.variants)  # the seed study retrains zoo variants
+    assert len(set(seeds.seeds)) == len(seeds.seeds) >= 2
+    assert frontier.models and frontier.code_sizes
+    assert all(0 < size <= 784 for size in frontier.code_sizes)
+    for model in frontier.models:
+        for size in frontier.code_sizes:
+            spec = frontier.variant(model, size)
+            assert spec.code_size == size, (model, size)
+            assert not spec.denoising, (model, size)  # the frontier compares clean models
+    assert 0 < params.comparison.confidence_level < 1
+    assert params.comparison.bootstrap_resamples >= 100
+
+
+def test_an_unknown_frontier_model_lists_the_known_ones():
+    frontier = load_params(ROOT / "params.yaml").studies.frontier
+    with pytest.raises(ConfigError, match=r"studies\.frontier\.models\.nope: no such model"):
+        frontier.variant("nope", 8)
+
+
+def _frontier_error(raw_params: dict, change) -> str:
+    change(raw_params["studies"]["frontier"])
+    message = _error_of(raw_params)
+    assert "studies.frontier" in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("activation", "nope"), ("code_size", 8), ("epochs", 0), ("activaton", "relu")],
+)
+def test_a_bad_frontier_model_names_the_study_the_model_and_the_key(raw_params, key, value):
+    """A frontier model is a variant without code_size: a bad value, a code_size of its own
+    (code_sizes sets it) or an unknown key is an error naming models.<name>.<key>."""
+    model = next(iter(raw_params["studies"]["frontier"]["models"]))
+    message = _frontier_error(
+        raw_params, lambda frontier: frontier["models"][model].update({key: value})
+    )
+    assert f"models.{model}.{key}: " in message
+
+
+def test_a_frontier_model_missing_a_key_names_it(raw_params):
+    models = raw_params["studies"]["frontier"]["models"]
+    model = next(name for name, spec in models.items() if spec["architecture"] == "dense")
+    del models[model]["pca_start"]
+    message = _error_of(raw_params)
+    assert "studies.frontier" in message and f"models.{model}.pca_start: " in message
+
+
+@pytest.mark.parametrize("size", [0, -4, 785, 1000])
+def test_a_frontier_code_size_outside_1_to_784_names_code_sizes(raw_params, size):
+    message = _frontier_error(raw_params, lambda frontier: frontier["code_sizes"].append(size))
+    assert "code_sizes: " in message and str(size) in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "wanted"),
+    [
+        ("confidence_level", 1.5, "less than 1"),
+        ("confidence_level", 0, "greater than 0"),
+        ("bootstrap_resamples", 10, "greater than or equal to 100"),
+        ("seed", -1, "greater than or equal to 0"),
+    ],
+)
+def test_a_bad_comparison_setting_names_the_key(raw_params, key, value, wanted):
+    raw_params["comparison"][key] = value
+    message = _error_of(raw_params)
+    assert f"comparison.{key}: " in message and wanted in message
+    assert message.count("\n  ") == 1
+
+
+def test_the_seed_study_needs_two_seeds_at_least(raw_params):
+    raw_params["studies"]["seeds"]["seeds"] = [1]
+    assert "studies.seeds.seeds: " in _error_of(raw_params)
+
+
+def test_a_frontier_error_is_one_short_line(raw_params):
+    model = next(iter(raw_params["studies"]["frontier"]["models"]))
+    raw_params["studies"]["frontier"]["models"][model]["objective"] = "variational"
+    message = _error_of(raw_params)
+    assert f"studies.frontier.models.{model}: objective 'variational' needs" in message
+    assert "'code_sizes'" not in message and len(message) < 300

@@ -1,5 +1,6 @@
 """DVC's code deps are honest: each stage lists exactly the library modules its script can
-import, so a code change reruns every stage whose numbers it can move, and no other.
+import, so a code change reruns every stage whose numbers it can move, and no other. That
+holds for every pipeline file: the zoo's dvc.yaml and the studies' studies/dvc.yaml.
 
 A missing dep lets stale numbers pass as current; an extra one reruns stages for nothing.
 The unit test reads the imports; the integration test asks ``dvc status`` itself.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import io
+import itertools
 import json
 import modulefinder
 import os
@@ -25,7 +27,13 @@ import yaml
 from conftest import ROOT
 
 LIBRARY = Path("src/aezoo")  # the library's files, as dvc.yaml names them
-SCRIPT_PATTERN = re.compile(r"\bpipeline/[\w/]+\.py\b")
+# The pipeline files, as repository paths: the zoo's, and the studies' (whose stages run
+# from the repository root, ``wdir: ..``). A group outside the root file is named as DVC
+# addresses it: ``studies/dvc.yaml:frontier_trial``.
+PIPELINES = ("dvc.yaml", "studies/dvc.yaml")
+PROJECT_FILE = "dvc.yaml"
+# The script a cmd runs, relative to the stage's wdir (``../pipeline/x.py`` from a subfolder).
+SCRIPT_PATTERN = re.compile(r"(?<![\w/.])(?:\.\./)*pipeline/[\w/]+\.py\b")
 FOREACH_PATTERN = re.compile(r"^\$\{\s*([\w.]+)\s*\}$")
 EDIT_MARK = "\n# edited by test_dependencies\n"
 
@@ -34,46 +42,142 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def group_name(pipeline: str, stage: str) -> str:
+    """A stage (or group) as DVC addresses it: bare in the root dvc.yaml, else
+    ``<file>:<stage>``."""
+    return stage if pipeline == PROJECT_FILE else f"{pipeline}:{stage}"
+
+
+def pipeline_stages(root: Path = ROOT) -> dict[str, dict[str, Any]]:
+    """Each pipeline file's ``stages:`` mapping, by its repository path (files absent from
+    ``root`` are skipped: a clone of an older commit may not have the studies yet)."""
+    return {
+        pipeline: load_yaml(root / pipeline)["stages"]
+        for pipeline in PIPELINES
+        if (root / pipeline).is_file()
+    }
+
+
 def stage_groups(root: Path = ROOT) -> dict[str, dict[str, Any]]:
-    """Each stage group of dvc.yaml (a plain stage, or a ``foreach`` template) and the
-    definition its members share: a ``foreach`` group's ``do:`` block, else the stage."""
-    stages = load_yaml(root / "dvc.yaml")["stages"]
-    return {name: stage.get("do", stage) for name, stage in stages.items()}
+    """Each stage group of every pipeline file (a plain stage, a ``foreach`` template or a
+    ``matrix`` stage) and the definition its members share: a ``foreach`` group's ``do:``
+    block, else the stage. Its ``wdir`` is made a repository path (``.`` for the root), so
+    the script and deps it names resolve with ``repo_path``."""
+    groups = {}
+    for pipeline, stages in pipeline_stages(root).items():
+        directory = Path(pipeline).parent
+        for name, stage in stages.items():
+            definition = dict(stage.get("do", stage))
+            wdir = directory / definition.get("wdir", ".")
+            definition["wdir"] = os.path.normpath(wdir.as_posix())
+            groups[group_name(pipeline, name)] = definition
+    return groups
+
+
+def repo_path(definition: dict[str, Any], path: str) -> str:
+    """A path a stage names (relative to its ``wdir``) as a repository path."""
+    return Path(os.path.normpath(Path(definition.get("wdir", "."), path))).as_posix()
+
+
+def pipeline_context(root: Path, pipeline: str) -> dict[str, Any]:
+    """The values a pipeline file's ``${...}`` read: its ``vars:`` (``file`` or
+    ``file:key,...``, relative to the file; or a literal mapping), else the params.yaml
+    beside it, as DVC loads them."""
+    path = root / pipeline
+    sources = load_yaml(path).get("vars") or ["params.yaml"]
+    context: dict[str, Any] = {}
+    for source in sources:
+        if isinstance(source, dict):
+            context.update(source)
+            continue
+        name, _, keys = str(source).partition(":")
+        file = path.parent / name
+        if not file.is_file():
+            continue  # DVC's default params.yaml is optional
+        values = load_yaml(file) or {}
+        if keys:
+            values = {key: values[key] for key in keys.split(",")}
+        context.update(values)
+    return context
+
+
+def resolve(items: Any, context: dict[str, Any], where: str) -> Any:
+    """A ``foreach`` or ``matrix`` value: a literal, or one ``${dotted.key}`` of the
+    context."""
+    if not isinstance(items, str):
+        return items
+    match = FOREACH_PATTERN.match(items)
+    assert match, f"stage {where}: cannot read {items!r}"
+    return functools.reduce(lambda node, key: node[key], match[1].split("."), context)
+
+
+def key_fragment(key: str, index: int, value: Any) -> str:
+    """One matrix dimension's part of a generated name, as DVC spells it: the value, or
+    ``<key><index>`` for a mapping or list."""
+    if isinstance(value, (dict, list)):
+        return f"{key}{index}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def stage_names(root: Path = ROOT) -> dict[str, list[str]]:
     """The stage names ``dvc status`` reports for each group: ``<group>@<key>`` for a
-    ``foreach`` group (keys from params.yaml, or from a literal mapping or list), else the
-    group's own name."""
-    stages = load_yaml(root / "dvc.yaml")["stages"]
-    params = load_yaml(root / "params.yaml")
+    ``foreach`` group (keys from params.yaml, or from a literal mapping or list),
+    ``<group>@<value>-<value>...`` for a ``matrix`` group (one value per dimension, in
+    order), else the group's own name; a group outside the root dvc.yaml carries its file's
+    path (``studies/dvc.yaml:seed_trial@dense16-1``)."""
     names: dict[str, list[str]] = {}
-    for group, stage in stages.items():
-        items = stage.get("foreach")
-        if items is None:
-            names[group] = [group]
-            continue
-        if isinstance(items, str):
-            match = FOREACH_PATTERN.match(items)
-            assert match, f"stage {group}: cannot read foreach {items!r}"
-            items = functools.reduce(lambda node, key: node[key], match[1].split("."), params)
-        names[group] = [f"{group}@{key}" for key in items]
+    for pipeline, stages in pipeline_stages(root).items():
+        context = pipeline_context(root, pipeline)
+        for name, stage in stages.items():
+            group = group_name(pipeline, name)
+            if "foreach" in stage:
+                items = resolve(stage["foreach"], context, group)
+                names[group] = [f"{group}@{key}" for key in items]
+            elif "matrix" in stage:
+                dimensions = {
+                    key: list(enumerate(resolve(values, context, group)))
+                    for key, values in stage["matrix"].items()
+                }
+                names[group] = [
+                    f"{group}@"
+                    + "-".join(
+                        key_fragment(key, index, value)
+                        for key, (index, value) in zip(dimensions, combination, strict=True)
+                    )
+                    for combination in itertools.product(*dimensions.values())
+                ]
+            else:
+                names[group] = [group]
     return names
 
 
 def stage_script(group: str, definition: dict[str, Any]) -> str:
-    """The ``pipeline/*.py`` script the stage's ``cmd`` runs, as a repository path."""
+    """The ``pipeline/*.py`` script the stage's ``cmd`` runs, as a repository path (the
+    ``cmd`` names it relative to the stage's ``wdir``)."""
     cmd = definition["cmd"]
     text = " ".join(cmd) if isinstance(cmd, list) else str(cmd)
     scripts = SCRIPT_PATTERN.findall(text)
     assert len(scripts) == 1, f"stage {group}: expected one pipeline/*.py in cmd {text!r}"
-    return scripts[0]
+    return repo_path(definition, scripts[0])
+
+
+def stage_deps(definition: dict[str, Any]) -> list[str]:
+    """The deps a stage definition lists, as repository paths."""
+    return [
+        repo_path(definition, next(iter(dep)) if isinstance(dep, dict) else dep)
+        for dep in definition["deps"]
+    ]
 
 
 def library_deps(definition: dict[str, Any]) -> set[str]:
     """The library modules (``src/aezoo/**.py``) a stage definition lists as deps."""
-    deps = [next(iter(dep)) if isinstance(dep, dict) else dep for dep in definition["deps"]]
-    return {dep for dep in deps if dep.startswith(f"{LIBRARY}/") and dep.endswith(".py")}
+    return {
+        dep
+        for dep in stage_deps(definition)
+        if dep.startswith(f"{LIBRARY}/") and dep.endswith(".py")
+    }
 
 
 def without_type_checking(source: bytes | str) -> str:
@@ -150,7 +254,7 @@ def test_stage_lists_exactly_the_library_modules_its_script_imports(group: str) 
     listed = library_deps(definition)
     missing, extra = sorted(imported - listed), sorted(listed - imported)
     assert not missing and not extra, (
-        f"stage {group}: dvc.yaml's code deps differ from what {script} imports.\n"
+        f"stage {group}: its code deps differ from what {script} imports.\n"
         f"  missing (changes there would not rerun it): {missing}\n"
         f"  extra (not imported: changes there rerun it for nothing): {extra}"
     )
@@ -160,8 +264,53 @@ def test_stage_lists_exactly_the_library_modules_its_script_imports(group: str) 
 def test_stage_lists_its_own_script(group: str) -> None:
     definition = GROUPS[group]
     script = stage_script(group, definition)
-    deps = [next(iter(dep)) if isinstance(dep, dict) else dep for dep in definition["deps"]]
-    assert script in deps, f"stage {group}: its script {script} is not among its deps"
+    assert script in stage_deps(definition), (
+        f"stage {group}: its script {script} is not among its deps"
+    )
+
+
+def test_stage_groups_cover_every_pipeline_file() -> None:
+    """The studies' stages are checked as the zoo's are: their own file's groups, with the
+    paths they name (relative to ``wdir: ..``) read as repository paths."""
+    assert (ROOT / "studies/dvc.yaml").is_file()
+    for pipeline, stages in pipeline_stages().items():
+        for name in stages:
+            assert group_name(pipeline, name) in GROUPS
+    assert "train" in GROUPS and "studies/dvc.yaml:frontier_trial" in GROUPS
+    trial = GROUPS["studies/dvc.yaml:frontier_trial"]
+    assert stage_script("frontier_trial", trial) == "pipeline/frontier_trial.py"
+    assert "src/aezoo/evaluation.py" in library_deps(trial)
+
+
+def test_stage_names_and_deps_agree_with_dvcs_own_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What these helpers read from the pipeline files is what DVC reads: the same stage
+    names (``foreach``, ``matrix``, a file outside the root), and the same library deps and
+    script for each stage (DVC resolves them against the stage's ``wdir``)."""
+    from dvc.repo import Repo
+
+    for name in ("params.yaml", *PIPELINES):
+        if (ROOT / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tmp_path / name)
+    Repo.init(str(tmp_path), no_scm=True).close()
+    monkeypatch.chdir(tmp_path)  # DVC names a stage relative to the working directory
+    with Repo(str(tmp_path)) as repo:
+        stages = {stage.addressing: stage for stage in repo.index.stages}
+        names = stage_names(tmp_path)
+        assert sorted(stages) == sorted(name for group in names.values() for name in group)
+        for group, members in names.items():
+            definition = stage_groups(tmp_path)[group]
+            script = stage_script(group, definition)
+            for member in members:
+                deps = {
+                    Path(os.path.relpath(dep.fs_path, repo.root_dir)).as_posix()
+                    for dep in stages[member].deps
+                }
+                library = {dep for dep in deps if dep.startswith(f"{LIBRARY}/")}
+                assert library == library_deps(definition), member
+                assert script in deps, member
 
 
 def test_import_closure_follows_function_imports_and_skips_type_checking(tmp_path: Path) -> None:
@@ -222,8 +371,14 @@ def project_copy(destination: Path) -> Path:
     """A throwaway clone of the project with the working tree's pipeline definition, lock,
     params, library and scripts, so uncommitted work is what gets checked."""
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(destination)], check=True)
-    for name in ("dvc.yaml", "dvc.lock", "params.yaml"):
-        shutil.copy2(ROOT / name, destination / name)
+    locks = [str(Path(pipeline).with_suffix(".lock")) for pipeline in PIPELINES]
+    for name in ("params.yaml", *PIPELINES, *locks):
+        target = destination / name
+        if (ROOT / name).is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target)
+        else:
+            target.unlink(missing_ok=True)  # a pipeline not run yet has no lock
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for tree in (LIBRARY, Path("pipeline")):
         # Removed first: a file deleted (or moved) in the working tree must not linger.

@@ -5,10 +5,22 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from aezoo.config import parse_params
-from aezoo.data import load_prepared
-from aezoo.evaluation import LoadedModels, pca_components, vae_bounds
+from aezoo import metrics
+from aezoo.config import EvaluationConfig, parse_params
+from aezoo.data import Split, load_prepared
+from aezoo.evaluation import (
+    LoadedModels,
+    filter_baselines,
+    pca_baseline,
+    pca_components,
+    per_image_bce,
+    per_image_mse,
+    probe_correct,
+    vae_bounds,
+    vae_bounds_per_image,
+)
 from aezoo.stages.evaluate import evaluate
 from aezoo.stages.loading import load_models
 
@@ -180,3 +192,158 @@ def test_missing_model_is_named(tmp_path, prepared_small, raw_params):
             tmp_path,
             test_outputs=tmp_path / "dense16.npz",
         )
+
+
+# ------------------------------------------- per-image values, on synthetic arrays
+
+
+def _synthetic_split(count: int, seed: int) -> Split:
+    """``count`` uint8 28x28 images in 10 classes: a fixed random template per class (the
+    same for every seed) plus noise, so PCA and a digit probe have something to find."""
+    templates = np.random.default_rng(1234).uniform(0, 200, (10, 28, 28))
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 10
+    images = templates[labels] + rng.normal(0, 20, (count, 28, 28))
+    return Split(np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8))
+
+
+def test_per_image_errors_average_to_the_overall_metrics():
+    rng = np.random.default_rng(0)
+    target = rng.uniform(0, 1, (12, 28, 28)).astype(np.float32)
+    prediction = rng.uniform(0, 1, (12, 28, 28)).astype(np.float32)
+    prediction[0, :3] = 0.0  # exact 0 and 1, which the BCE must clip as Keras does
+    prediction[1, :3] = 1.0
+    mse, bce = per_image_mse(target, prediction), per_image_bce(target, prediction)
+    assert mse.shape == bce.shape == (12,)
+    assert mse.dtype == bce.dtype == np.float32
+    assert np.isfinite(bce).all()
+    assert float(mse.mean()) == pytest.approx(metrics.mse(target, prediction), rel=1e-6)
+    bce_all = metrics.binary_crossentropy(target, prediction)
+    assert float(bce.mean()) == pytest.approx(bce_all, rel=1e-6)
+    for i in (0, 1, 7):  # each value is that image's own figure
+        assert mse[i] == pytest.approx(metrics.mse(target[i], prediction[i]), rel=1e-6)
+        expected = metrics.binary_crossentropy(target[i], prediction[i])
+        assert bce[i] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        per_image_mse,
+        per_image_bce,
+    ],
+)
+def test_per_image_errors_take_the_models_output_shape(error):
+    """The autoencoder predicts ``(n, 28, 28, 1)``; the targets are ``(n, 28, 28)`` (as
+    the trial stage passes them): the values are those of the same images, flattened."""
+    rng = np.random.default_rng(1)
+    target = rng.uniform(0, 1, (12, 28, 28)).astype(np.float32)
+    prediction = rng.uniform(0, 1, (12, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(
+        error(target, prediction[..., None]), error(target, prediction), rtol=1e-6
+    )
+
+
+def test_probe_correct_marks_each_test_image_and_its_mean_is_the_accuracy():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (10, 6))
+
+    def codes(labels):
+        return centres[labels] + rng.normal(0, 0.1, (len(labels), 6))
+
+    train_labels = np.arange(200) % 10
+    test_labels = np.arange(50) % 10
+    wrong = np.array([3, 17, 29, 41, 44])  # labels no probe can match: 5 of 50 wrong
+    scored = test_labels.copy()
+    scored[wrong] = (scored[wrong] + 1) % 10
+    correct = probe_correct(codes(train_labels), train_labels, codes(test_labels), scored)
+    assert correct.shape == (50,) and correct.dtype == bool
+    assert not correct[wrong].any() and np.delete(correct, wrong).all()
+    assert float(correct.mean()) == pytest.approx(0.9)
+
+
+def test_pca_baseline_per_image_values_average_to_its_figures():
+    train, test = _synthetic_split(300, seed=1), _synthetic_split(100, seed=2)
+    result, denoising, per_image = pca_baseline(
+        train, train.x, test.x, test, components=8, probe_limit=None
+    )
+    assert denoising is None  # the clean images themselves: no denoising baseline
+    assert set(per_image) == {"pca_mse", "pca_probe_correct"}
+    assert per_image["pca_mse"].shape == per_image["pca_probe_correct"].shape == (100,)
+    assert float(per_image["pca_mse"].mean()) == pytest.approx(result["mse"], rel=1e-5)
+    probe = per_image["pca_probe_correct"]
+    assert float(probe.mean()) == pytest.approx(result["probe_accuracy"])
+
+    # Corrupted inputs: the per-image values are those of PCA denoising, not of the clean test.
+    rng = np.random.default_rng(3)
+    noisy = lambda split: np.clip(  # noqa: E731
+        split.x + rng.normal(0, 60, split.x.shape), 0, 255
+    ).astype(np.uint8)
+    clean_result, denoising, per_image = pca_baseline(
+        train, noisy(train), noisy(test), test, components=8, probe_limit=None
+    )
+    assert clean_result == pytest.approx(result)  # the clean figures do not depend on inputs
+    assert denoising is not None
+    assert denoising["mse"] > result["mse"]
+    assert float(per_image["pca_mse"].mean()) == pytest.approx(denoising["mse"], rel=1e-5)
+    probe = per_image["pca_probe_correct"]
+    assert float(probe.mean()) == pytest.approx(denoising["probe_accuracy"])
+
+
+def test_filter_widths_are_chosen_on_the_validation_split_only():
+    """Validation: flat images under heavy noise, where the widest filter is best. Test:
+    sharp random images, fed uncorrupted, where the narrowest would be. The widths are the
+    validation's choice, and the test figures are those of that width."""
+    rng = np.random.default_rng(0)
+    flat = np.full((40, 28, 28), 128, np.uint8)
+    val = Split(flat, np.arange(40) % 10)
+    val_inputs = np.clip(flat + rng.normal(0, 80, flat.shape), 0, 255).astype(np.uint8)
+    sharp = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    test = Split(sharp, np.arange(30) % 10)
+    config = EvaluationConfig(
+        batch_size=32,
+        iwae_samples=1,
+        probe_train_samples=None,
+        filter_sizes=[1, 3, 5],
+        filter_sigmas=[0.5, 1.0, 2.0],
+    )
+
+    def test_mse(apply):  # what the test split alone would choose (checked to be narrow)
+        return metrics.mse(sharp / 255.0, apply(sharp / 255.0))
+
+    assert test_mse(lambda x: ndimage.gaussian_filter(x, sigma=(0, 0.5, 0.5))) < test_mse(
+        lambda x: ndimage.gaussian_filter(x, sigma=(0, 2.0, 2.0))
+    )
+    results, per_image = filter_baselines(val_inputs, val, sharp, test, config)
+    assert results["gaussian_filter"]["sigma"] == 2.0
+    assert results["median_filter"]["size"] == 5
+    assert set(per_image) == {"gaussian_filter_mse", "median_filter_mse"}
+    for name in ("gaussian_filter", "median_filter"):
+        values = per_image[f"{name}_mse"]
+        assert values.shape == (30,)
+        assert float(values.mean()) == pytest.approx(results[name]["mse"], rel=1e-5)
+        assert results[name]["mse"] > 0  # a size-1 median filter would be exact on test
+
+
+def test_vae_bounds_are_the_means_of_the_per_image_bounds():
+    """On an untrained two-unit VAE (no training needed for the bookkeeping): one value per
+    image, over several batches, whose means are what vae_bounds reports."""
+    import keras
+
+    images = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(images)
+    mean = keras.layers.Dense(2)(flat)
+    log_var = keras.layers.Dense(2)(flat)
+    encoder = keras.Model(images, [mean, log_var, mean])
+    code = keras.Input((2,))
+    decoded = keras.layers.Reshape((28, 28, 1))(keras.layers.Dense(784, "sigmoid")(code))
+    decoder = keras.Model(code, decoded)
+    models = LoadedModels(autoencoder=None, encoder=encoder, decoder=decoder)
+    digits = _synthetic_split(13, seed=0).x  # 13 images in batches of 20 // 5 = 4
+
+    per_image = vae_bounds_per_image(models, digits, digits, samples=5, batch_size=20, seed=3)
+    means = vae_bounds(models, digits, digits, samples=5, batch_size=20, seed=3)
+    assert set(per_image) == set(means) == {"neg_elbo", "iwae_nll"}
+    for key, values in per_image.items():
+        assert values.shape == (13,) and np.isfinite(values).all() and (values > 0).all()
+        assert means[key] == pytest.approx(float(values.mean()), rel=1e-12)

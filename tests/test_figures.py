@@ -20,6 +20,8 @@ EXPECTED = {
     "sparse32": EVERY_VARIANT,
     "deep2d": EVERY_VARIANT,  # a 2-D code, but no generator: no manifold
     "stacked256": EVERY_VARIANT,
+    "pca_dense128": EVERY_VARIANT,
+    "pca_dense256": EVERY_VARIANT,
     "conv": EVERY_VARIANT,
     "conv_denoise": EVERY_VARIANT | {"triplets.png"},
     "strided_denoise": EVERY_VARIANT | {"triplets.png"},

@@ -235,3 +235,31 @@ def test_dense_decoders_end_in_the_sigmoid_so_losses_see_its_logits(name):
 
     trace(tf.zeros((2, 28, 28, 1)))
     assert seen["logits"] is not None and tuple(seen["logits"].shape) == (2, 28, 28, 1)
+
+
+def test_a_network_started_as_pca_reconstructs_exactly_as_pca():
+    """pca_start: before training, the code and the reconstruction are PCA's own."""
+    from sklearn.decomposition import PCA
+
+    from aezoo.models import start_as_pca
+    from aezoo.training import principal_components
+
+    images = (np.random.default_rng(0).random((300, 28, 28)) * 255).astype(np.uint8)
+    spec = PARAMS.variant("pca_dense128").model_copy(update={"code_size": 16})
+    parts = build("pca16", spec)
+    start_as_pca(parts, *principal_components(images, 16))
+    flat = images.reshape(300, -1).astype(np.float32) / 255
+    pca = PCA(16, svd_solver="covariance_eigh").fit(flat)
+    unit = flat.reshape(-1, 28, 28, 1)
+    np.testing.assert_allclose(parts.encoder.predict_on_batch(unit), pca.transform(flat), atol=2e-5)
+    expected = pca.inverse_transform(pca.transform(flat)).reshape(-1, 28, 28, 1)
+    np.testing.assert_allclose(parts.autoencoder.predict_on_batch(unit), expected, atol=2e-5)
+
+
+def test_pca_start_needs_a_linear_autoencoder(raw_params):
+    from aezoo.config import parse_params
+    from aezoo.errors import ConfigError
+
+    raw_params["variants"]["dense16"]["pca_start"] = True  # dense16's code is relu
+    with pytest.raises(ConfigError, match=r"variants\.dense16: pca_start needs .*'relu'"):
+        parse_params(raw_params)

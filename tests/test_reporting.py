@@ -1,4 +1,5 @@
-"""The compare stage on hand-written evaluate outputs: the table, PCA's wins, one offline page."""
+"""The compare stage on hand-written evaluate outputs: the table, PCA's wins and ties with
+their intervals, one offline page."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from PIL import Image
 
 from aezoo.config import Params, load_params, parse_params
 from aezoo.errors import DataError
-from aezoo.reporting import frame_of, variant_row
+from aezoo.io import write_arrays
+from aezoo.reporting import frame_of, pca_table, pca_wins, variant_row
+from aezoo.stages import PER_IMAGE
 from aezoo.stages.compare import compare
 
 CHROMIUM = Path("/usr/bin/chromium")
+IMAGES = 10_000  # test images, as evaluate.json says
+RESAMPLES = 200  # bootstrap resamples per interval: enough for the tests, and fast
 VOID_ELEMENTS = {"meta", "img", "br", "hr", "link", "input", "source", "wbr", "area", "col"}
 
 
@@ -111,13 +116,88 @@ ZOO = {
         train_facts(536_000, 80.0),
         evaluate_facts(2, iwae_samples=100),
     ),
+    # PCA equals this one up to noise, on MSE and on the probe: a tie, not a win.
+    "dense32": (
+        metrics_record(
+            0.0200,
+            0.0200,
+            code={"probe_accuracy": 0.88},
+            baselines={"pca": {**quality(0.0200, 19.0), "probe_accuracy": 0.88}},
+        ),
+        train_facts(50_992, 25.0),
+        evaluate_facts(32),
+    ),
 }
+REPORTED = ("dense16", "conv", "conv_denoise", "vae2d")  # the shared report's variants
+
+
+# ------------------------------------------------ evaluate's values per test image
+
+
+def positive_values(mean: float, hardness: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-image values with exactly ``mean``: the images' shared ``hardness`` times a
+    method's own noise (so two methods' values are correlated, as on real test images)."""
+    values = hardness * rng.uniform(0.8, 1.2, len(hardness))
+    return (values * (mean / values.mean())).astype(np.float32)
+
+
+def correct_of(accuracy: float, ranking: np.ndarray) -> np.ndarray:
+    """Which images a probe gets right: the easiest ``accuracy`` share by ``ranking``, so a
+    more accurate probe gets right every image a less accurate one does."""
+    return ranking < round(accuracy * len(ranking))
+
+
+def equal_up_to_noise(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``values`` with symmetric noise: images in pairs, one raised by what the other loses
+    (the mean stays, every value stays positive)."""
+    first, second = rng.permutation(len(values)).reshape(2, -1)
+    change = rng.uniform(-0.5, 0.5, len(first)) * np.minimum(values[first], values[second])
+    noisy = values.astype(np.float64)
+    noisy[first] += change
+    noisy[second] -= change
+    return noisy.astype(np.float32)
+
+
+def per_image_arrays(metrics: dict, seed: int) -> dict[str, np.ndarray]:
+    """evaluate's per-image values, consistent with ``metrics`` (a metrics.json): each mean
+    is its figure there. PCA's figure equal to the autoencoder's means a tie: its per-image
+    values are the autoencoder's with symmetric noise (and the same probe answers)."""
+    rng = np.random.default_rng(seed)
+    hardness = rng.gamma(2.0, 0.5, IMAGES)
+    ranking = rng.permutation(IMAGES)
+    baselines = metrics["baselines"]
+    pca = baselines.get("pca_denoise", baselines["pca"])  # PCA on the autoencoder's task
+    ours = metrics["reconstruction"]["mse"]
+    arrays = {
+        "autoencoder_mse": positive_values(ours, hardness, rng),
+        "autoencoder_probe_correct": correct_of(metrics["code"]["probe_accuracy"], ranking),
+        "pca_probe_correct": correct_of(pca["probe_accuracy"], ranking),
+    }
+    if pca["mse"] == ours:
+        arrays["pca_mse"] = equal_up_to_noise(arrays["autoencoder_mse"], rng)
+    else:
+        arrays["pca_mse"] = positive_values(pca["mse"], hardness, rng)
+    if "corrupted_input" in metrics:
+        arrays["input_mse"] = positive_values(metrics["corrupted_input"]["mse"], hardness, rng)
+        for name in ("gaussian_filter", "median_filter"):
+            arrays[f"{name}_mse"] = positive_values(baselines[name]["mse"], hardness, rng)
+    if "vae" in metrics:
+        for key in ("neg_elbo", "iwae_nll"):
+            arrays[key] = positive_values(metrics["vae"][key], 1 + 0.2 * hardness, rng)
+    return arrays
+
+
+def write_outputs(path: Path, metrics: dict, seed: int) -> None:
+    """data/test_outputs/<variant>.npz: a figure array and the per-image values."""
+    arrays = {PER_IMAGE + key: values for key, values in per_image_arrays(metrics, seed).items()}
+    write_arrays(path, {"originals": np.zeros((3, 28, 28), np.uint8), **arrays})
 
 
 def zoo_params(base_params: dict, names) -> Params:
-    """params.yaml with only the variants ``names``."""
+    """params.yaml with only the variants ``names`` (and fewer bootstrap resamples)."""
     raw = copy.deepcopy(base_params)
     raw["variants"] = {name: raw["variants"][name] for name in names}
+    raw["comparison"]["bootstrap_resamples"] = RESAMPLES
     return parse_params(raw)
 
 
@@ -131,15 +211,18 @@ def write_figures(directory: Path, seed: int) -> None:
     frames[0].save(directory / "progress.gif", save_all=True, append_images=frames[1:])
 
 
-def write_zoo(root: Path, names=tuple(ZOO)) -> tuple[Path, Path]:
-    """reports/variants/<v>/{metrics,train,evaluate}.json + figures, and reports/corruptions."""
-    variants, corruptions = root / "variants", root / "corruptions"
+def write_zoo(root: Path, names=REPORTED) -> tuple[Path, Path, Path]:
+    """reports/variants/<v>/{metrics,train,evaluate}.json + figures, reports/corruptions and
+    data/test_outputs/<v>.npz (the values per test image)."""
+    variants, corruptions, outputs = root / "variants", root / "corruptions", root / "outputs"
+    outputs.mkdir()
     for index, name in enumerate(names):
         directory = variants / name
         directory.mkdir(parents=True)
         for file, payload in zip(("metrics", "train", "evaluate"), ZOO[name], strict=True):
             (directory / f"{file}.json").write_text(json.dumps(payload))
         write_figures(directory / "figures", index)
+        write_outputs(outputs / f"{name}.npz", ZOO[name][0], seed=index)
     corruptions.mkdir()
     stats = {
         "test_mse": 0.1155,
@@ -148,14 +231,14 @@ def write_zoo(root: Path, names=tuple(ZOO)) -> tuple[Path, Path]:
         "clean_test_mean": 0.1325,
     }
     (corruptions / "gauss05.json").write_text(json.dumps(stats))
-    return variants, corruptions
+    return variants, corruptions, outputs
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, base_params) -> Path:
     root = tmp_path_factory.mktemp("reports")
-    variants, corruptions = write_zoo(root)
-    compare(zoo_params(base_params, ZOO), variants, root, corruptions)
+    variants, corruptions, outputs = write_zoo(root)
+    compare(zoo_params(base_params, REPORTED), variants, root, corruptions, outputs)
     return root
 
 
@@ -203,37 +286,158 @@ def test_metrics_csv_has_one_row_per_variant_and_every_number(report):
     assert denoiser["psnr_gain_db"] == pytest.approx(10.62)
 
 
+MSE_INTERVAL = r"\[[-+]0\.\d{4}, [-+]0\.\d{4}\]"  # a paired interval, as the report writes it
+POINTS_INTERVAL = r"\[[-+]\d+\.\d\d, [-+]\d+\.\d\d\]"
+
+
+def section_of(summary: str, title: str) -> str:
+    return summary.split(f"## {title}\n")[1].split("\n## ")[0]
+
+
 def test_summary_lists_where_pca_beats_the_autoencoder(report):
     summary = (report / "summary.md").read_text()
-    section = summary.split("## Where PCA beats the autoencoder")[1].split("\n## ")[0]
-    assert "**dense16** (reconstruction, code 16): PCA test MSE 0.0210 < autoencoder 0.0245" in (
-        section
+    assert "## Where PCA beats the autoencoder" not in summary
+    section = section_of(summary, "Autoencoders against PCA")
+    assert "PCA with the same code size wins or ties here:" in section
+    assert re.search(
+        r"- \*\*dense16\*\* \(reconstruction, code 16\): PCA test MSE 0\.0210 < autoencoder "
+        r"0\.0245 \(difference \+0\.0035 \[\+0\.003\d, \+0\.003\d\]\)\n",
+        section,
     )
-    assert "**dense16** (linear digit probe on the code): PCA 85.0% > autoencoder 80.0%" in section
-    assert "conv (" not in section and "vae2d" not in section.split("overcomplete")[0]
+    assert re.search(
+        r"- \*\*dense16\*\* \(reconstruction, code 16\), linear digit probe on the code: PCA "
+        r"85\.0% > autoencoder 80\.0% \(difference, points: -5\.00 \[-5\.\d\d, -4\.\d\d\]\)\n",
+        section,
+    )
+    assert "ties with" not in section  # every other comparison is clear of zero
+    assert "**conv**" not in section and "**vae2d**" not in section
     assert "conv_denoise) are overcomplete" in section
+    # the PCA table: each variant with fewer than 784 PCA components, clean ones first
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    assert table[0] == (
+        "| variant | code | autoencoder MSE | PCA MSE† | difference [95% CI] | MSE winner "
+        "| autoencoder probe | PCA probe† | difference, points [95% CI] | probe winner |"
+    )
+    assert [line.split(" | ")[0] for line in table[1:]] == ["| vae2d", "| dense16", "| conv"]
+    assert re.fullmatch(
+        rf"\| dense16 \| 16 \| 0\.0245 \| 0\.0210 \| \+0\.0035 {MSE_INTERVAL} \| PCA \| "
+        rf"80\.0% \| 85\.0% \| -5\.00 {POINTS_INTERVAL} \| PCA \|",
+        table[2],
+    )
+    assert re.fullmatch(
+        rf"\| conv \| 128 \| 0\.0040 \| 0\.0065 \| -0\.0025 {MSE_INTERVAL} \| autoencoder \| "
+        rf"90\.0% \| 85\.0% \| \+5\.00 {POINTS_INTERVAL} \| autoencoder \|",
+        table[3],
+    )
+    assert "| vae2d | 2 | 0.0380 | 0.0560 | -0.0180 [" in table[1]
+
+
+def test_summary_tables_give_each_figure_with_its_interval(report):
+    summary = (report / "summary.md").read_text()
     # the tables: a header row, an alignment row and one row per variant
     overview = summary.split("## All variants")[1].split("\n\n")[1].splitlines()
     assert overview[0].startswith(
         "| variant | network | objective | input | code | parameters | epochs run | kept epoch "
-        "| train time |"
+        "| train time | test MSE | test BCE | PSNR (dB) |"
     )
     assert len(overview) == 2 + 4
     assert "| dense16 | dense | autoencoder | clean | 16 | 25,888 | 4 | 2 | 22 s |" in overview[3]
-    assert "| conv | conv | autoencoder | clean | 128 | 4,385 | 5 | 5 | 12 s |" in summary
+    # test MSE and PSNR with half their 95% interval: 10,000 images, about 2 standard errors
+    assert re.search(
+        r"\| 22 s \| 0\.0245 ± 0\.000[2-5] \| 0\.1480 \| 20\.00 ± 0\.\d\d \|", overview[3]
+    )
+    conv = r"\| conv \| conv \| autoencoder \| clean \| 128 \| 4,385 \| 5 \| 5 \| 12 s \| "
+    # a half-width below 0.0001 gets the decimals it needs: 0.00400 ± 0.00006
+    assert re.search(conv + r"0\.0040\d* ± 0\.000\d+ \|", summary)
     assert "MSE 0.023" in overview[3]  # the seed's published figure
-    assert "| conv_denoise | gauss05 | 9.38 | 15.30 (sigma 1) | 14.90 (size 3) |" in summary
+    assert "± is half the width of a 95% percentile-bootstrap interval" in summary
+    denoisers = section_of(summary, "Denoisers")
+    assert (
+        denoisers.lstrip()
+        .splitlines()[0]
+        .endswith("| autoencoder | gain (dB) | autoencoder SSIM | vs best filter (dB) | verdict |")
+    )
+    # the Gaussian filter (15.30 dB) is the better one; the autoencoder beats it by ~4.77 dB
+    assert re.search(
+        r"\| conv_denoise \| gauss05 \| 9\.38 \| 15\.30 \(sigma 1\) \| 14\.90 \(size 3\) \| 9\.38 "
+        r"\| 20\.00 ± 0\.\d\d \| 10\.62 \| 0\.800 "
+        r"\| \+4\.7\d \[\+4\.\d\d, \+4\.\d\d\] \| autoencoder \|",
+        denoisers,
+    )
+    assert "Every denoiser beats the best Gaussian and median filter" in denoisers
     assert "| gauss05 | gaussian | 0.1155 | 9.38 |" in summary  # corruption statistics
-    assert "| vae2d | clean | 2 | 140.20 | 136.90 | 100 | — |" in summary
+    assert re.search(
+        r"\| vae2d \| clean \| 2 \| 140\.20 ± \d\.\d\d \| 136\.90 \| 100 \| — \|", summary
+    )
     for link in re.findall(r"\]\((figures/[^)]+)\)", summary):
         assert (report / link).is_file(), link
 
 
+def test_metrics_csv_has_the_intervals(report):
+    frame = pd.read_csv(report / "metrics.csv").set_index("variant")
+    for name in REPORTED:
+        row = frame.loc[name]
+        assert row["test_mse_low"] < row["test_mse"] < row["test_mse_high"], name
+        assert row["test_mse_high"] - row["test_mse_low"] < 0.05 * row["test_mse"], name
+        assert row["test_psnr_db_low"] < row["test_psnr_db_high"], name
+    dense = frame.loc["dense16"]  # PCA wins: both paired intervals clear of zero
+    assert dense["vs_pca_mse"] == pytest.approx(0.0035, abs=1e-6)
+    assert 0 < dense["vs_pca_mse_low"] < dense["vs_pca_mse"] < dense["vs_pca_mse_high"]
+    assert dense["vs_pca_probe"] == pytest.approx(-0.05)
+    assert dense["vs_pca_probe_low"] < dense["vs_pca_probe_high"] < 0
+    assert np.isnan(dense["neg_elbo_low"]) and np.isnan(dense["vs_gaussian_filter_psnr"])
+    vae = frame.loc["vae2d"]
+    assert vae["neg_elbo_low"] < 140.2 < vae["neg_elbo_high"]
+    denoiser = frame.loc["conv_denoise"]  # against PCA projecting the corrupted input
+    assert denoiser["vs_pca_mse"] == pytest.approx(0.0100 - 0.1155, abs=1e-6)
+    assert denoiser["vs_gaussian_filter_psnr"] == pytest.approx(4.77, abs=0.05)
+    assert denoiser["vs_median_filter_psnr_low"] > denoiser["vs_gaussian_filter_psnr_high"]
+
+
+def test_a_pca_win_clear_of_zero_is_listed_as_a_win(report):
+    frame = pd.read_csv(report / "metrics.csv")
+    found = pca_wins(frame)
+    assert [line.split(":")[0] for line in found] == [
+        "**dense16** (reconstruction, code 16)",
+        "**dense16** (reconstruction, code 16), linear digit probe on the code",
+    ]
+    assert " < autoencoder 0.0245 " in found[0] and " > autoencoder 80.0% " in found[1]
+    table = pca_table(frame).set_index("variant")
+    assert table.loc["dense16", "MSE winner"] == "PCA"
+    assert table.loc["dense16", "probe winner"] == "PCA"
+    assert set(table.loc[["vae2d", "conv"], "MSE winner"]) == {"autoencoder"}
+
+
+def test_pca_equal_up_to_noise_is_a_tie_not_a_win(tmp_path, base_params):
+    variants, corruptions, outputs = write_zoo(tmp_path, ["dense32"])
+    compare(zoo_params(base_params, ["dense32"]), variants, tmp_path, corruptions, outputs)
+    summary = (tmp_path / "summary.md").read_text()
+    section = section_of(summary, "Autoencoders against PCA")
+    assert "PCA with the same code size wins or ties here:" in section
+    assert re.search(
+        r"- \*\*dense32\*\* \(reconstruction, code 32\): PCA test MSE 0\.0200 ties with "
+        rf"autoencoder 0\.0200 \(difference [-+]0\.0000 {MSE_INTERVAL}\)",
+        section,
+    )
+    # the same probe answers: a difference of exactly zero, a zero-width interval
+    assert (
+        "- **dense32** (reconstruction, code 32), linear digit probe on the code: PCA 88.0% "
+        "ties with autoencoder 88.0% (difference, points: +0.00 [+0.00, +0.00])"
+    ) in section
+    assert " < autoencoder" not in section and " > autoencoder" not in section
+    assert "| tie | 88.0% | 88.0% | +0.00 [+0.00, +0.00] | tie |" in section
+    assert "Nowhere" not in section
+    row = pd.read_csv(tmp_path / "metrics.csv").iloc[0]
+    assert row["vs_pca_mse_low"] < 0 < row["vs_pca_mse_high"]
+    assert row["vs_pca_probe_low"] == row["vs_pca_probe_high"] == 0
+
+
 def test_summary_says_so_when_pca_never_wins(tmp_path, base_params):
-    variants, corruptions = write_zoo(tmp_path, ["conv"])
-    compare(zoo_params(base_params, ["conv"]), variants, tmp_path, corruptions)
+    variants, corruptions, outputs = write_zoo(tmp_path, ["conv"])
+    compare(zoo_params(base_params, ["conv"]), variants, tmp_path, corruptions, outputs)
     summary = (tmp_path / "summary.md").read_text()
     assert "Nowhere: every autoencoder beats PCA" in summary
+    assert "wins or ties here" not in summary
     assert "## Variational autoencoders" not in summary and "## Denoisers" not in summary
     assert not (tmp_path / "figures" / "denoising_psnr.png").exists()  # no denoiser, no chart
 
@@ -318,38 +522,58 @@ def test_index_html_is_one_self_contained_page(report):
         assert not attrs.get("href") or attrs["href"].startswith("#"), (tag, attrs)
     ids = [attrs["id"] for _, attrs in page.tags if "id" in attrs]
     assert len(ids) == len(set(ids))
-    assert "PCA test MSE 0.0210 &lt; autoencoder 0.0245" in text
+    assert "PCA test MSE 0.0210 &lt; autoencoder 0.0245 (difference +0.0035 [" in text
+    assert "<h2>Autoencoders against PCA</h2>" in text
+    assert "<strong>dense16</strong> (reconstruction, code 16)" in text
 
 
 def test_missing_metrics_is_named(tmp_path, base_params):
-    variants, corruptions = write_zoo(tmp_path, ["conv"])
+    variants, corruptions, outputs = write_zoo(tmp_path, ["conv"])
     (variants / "dense16").mkdir()
     (variants / "dense16" / "train.json").write_text(json.dumps(ZOO["dense16"][1]))
     params = zoo_params(base_params, ["conv", "dense16"])
     with pytest.raises(DataError, match=r"dense16/metrics\.json: no such file \(run the evaluate@"):
-        compare(params, variants, tmp_path / "out", corruptions)
+        compare(params, variants, tmp_path / "out", corruptions, outputs)
     assert not (tmp_path / "out").exists()
 
 
 def test_missing_train_facts_are_named(tmp_path, base_params):
-    variants, corruptions = write_zoo(tmp_path, ["conv"])
+    variants, corruptions, outputs = write_zoo(tmp_path, ["conv"])
     (variants / "conv" / "train.json").unlink()
     with pytest.raises(DataError, match=r"conv/train\.json: no such file \(run the train@conv"):
-        compare(zoo_params(base_params, ["conv"]), variants, tmp_path / "out", corruptions)
+        compare(zoo_params(base_params, ["conv"]), variants, tmp_path / "out", corruptions, outputs)
+
+
+def test_missing_per_image_values_are_named(tmp_path, base_params):
+    variants, corruptions, outputs = write_zoo(tmp_path, ["conv"])
+    (outputs / "conv.npz").unlink()
+    params = zoo_params(base_params, ["conv"])
+    with pytest.raises(
+        DataError, match=r"outputs/conv\.npz: no such file \(run the evaluate@conv stage first\)"
+    ):
+        compare(params, variants, tmp_path / "out", corruptions, outputs)
+    assert not (tmp_path / "out").exists()
+
+    write_arrays(outputs / "conv.npz", {"originals": np.zeros((3, 28, 28), np.uint8)})
+    with pytest.raises(
+        DataError,
+        match=r"conv\.npz: missing the arrays per_image\.autoencoder_mse \(run the evaluate@conv ",
+    ):
+        compare(params, variants, tmp_path / "out", corruptions, outputs)
 
 
 def test_missing_corruption_statistics_are_named(tmp_path, base_params):
-    variants, corruptions = write_zoo(tmp_path, ["conv_denoise"])
+    variants, corruptions, outputs = write_zoo(tmp_path, ["conv_denoise"])
     (corruptions / "gauss05.json").unlink()
     params = zoo_params(base_params, ["conv_denoise"])
     with pytest.raises(DataError, match=r"gauss05\.json: no such file \(run the corrupt@gauss05"):
-        compare(params, variants, tmp_path, corruptions)
+        compare(params, variants, tmp_path, corruptions, outputs)
 
 
 def test_no_variants_to_compare_is_an_error(tmp_path, base_params):
-    variants, corruptions = write_zoo(tmp_path, [])
+    variants, corruptions, outputs = write_zoo(tmp_path, [])
     with pytest.raises(DataError, match="no variants to compare"):
-        compare(zoo_params(base_params, []), variants, tmp_path / "out", corruptions)
+        compare(zoo_params(base_params, []), variants, tmp_path / "out", corruptions, outputs)
 
 
 def test_empty_variants_directory_fails_cleanly_from_the_command_line(tmp_path):
@@ -364,6 +588,8 @@ def test_empty_variants_directory_fails_cleanly_from_the_command_line(tmp_path):
             str(tmp_path / "variants"),
             "--corruptions",
             str(tmp_path / "corruptions"),
+            "--outputs",
+            str(tmp_path / "outputs"),
             "--out",
             str(tmp_path / "out"),
         ],

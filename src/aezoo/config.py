@@ -20,6 +20,7 @@ from pydantic import (
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -190,6 +191,24 @@ class DenseVariant(_Variant):
     activation: Activation
     code_activation: Activation = Field(description="The code layer's (linear for a VAE).")
     activity_l1: NonNegativeFloat = Field(description="L1 penalty on the code (sparse AE).")
+    pca_start: bool = Field(
+        description="Start as PCA: a linear path from the image to the code and back, set to "
+        "the training split's top code_size principal components, beside the hidden layers, "
+        "whose last layers start at zero. Training then learns a nonlinear correction to PCA."
+    )
+
+    @model_validator(mode="after")
+    def _pca_start_is_linear(self) -> DenseVariant:
+        wanted = (self.objective, self.code_activation, self.output_activation)
+        if self.pca_start and wanted != ("autoencoder", "linear", "linear"):
+            raise PydanticCustomError(
+                "objective_loss",
+                "pca_start needs objective 'autoencoder' with code_activation and "
+                "output_activation 'linear' (the network must equal PCA at the start), got "
+                "'{objective}', '{code}', '{output}'",
+                {"objective": wanted[0], "code": wanted[1], "output": wanted[2]},
+            )
+        return self
 
 
 class ConvVariant(_Variant):
@@ -243,6 +262,7 @@ Variant = Annotated[
 ]
 AnyVariant = DenseVariant | ConvVariant | StridedConvVariant
 ARCHITECTURES = ("dense", "conv", "strided_conv")
+_VARIANT = TypeAdapter(Variant)
 
 # ------------------------------------------------------------------ the other parts
 
@@ -298,6 +318,79 @@ class RenderConfig(StrictModel):
     gif_frame_ms: PositiveInt
 
 
+class ComparisonConfig(StrictModel):
+    """How sure the report's figures are: bootstrap intervals over the test images."""
+
+    bootstrap_resamples: int = Field(
+        ge=100, description="Resamples of the test images per interval."
+    )
+    confidence_level: float = Field(gt=0, lt=1, description="The intervals' coverage.")
+    seed: int = Field(ge=0, description="Seed of the resampling; same seed, same intervals.")
+
+
+class SeedStudy(StrictModel):
+    """Run-to-run spread: some variants trained again with other seeds."""
+
+    variants: list[str] = Field(min_length=1, description="Variants of `variants:` to retrain.")
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        min_length=2, description="training.seed values, one run each."
+    )
+
+
+class FrontierStudy(StrictModel):
+    """Test MSE against code size: each model trained at every code size, beside PCA."""
+
+    code_sizes: list[int] = Field(min_length=1, description="Code units, each 1 to 784.")
+    models: dict[str, dict[str, Any]] = Field(
+        min_length=1,
+        description="Each a variant spelled out as under `variants:`, without code_size.",
+    )
+
+    @model_validator(mode="after")
+    def _models_are_variants(self) -> FrontierStudy:
+        if bad := [size for size in self.code_sizes if not 0 < size <= IMAGE_SIDE**2]:
+            raise PydanticCustomError(
+                "study", "code_sizes: every size must be 1 to 784, got {bad}", {"bad": bad}
+            )
+        for model in self.models:
+            if problems := self._problems(model, self.code_sizes[0]):
+                raise PydanticCustomError("study", "; ".join(problems), {})
+        return self
+
+    def _problems(self, model: str, code_size: int) -> list[str]:
+        """What is wrong with model ``model`` at ``code_size``, one line per bad key."""
+        template = self.models[model]
+        if "code_size" in template:
+            return [f"models.{model}.code_size: set by code_sizes, leave it out"]
+        try:
+            _VARIANT.validate_python({**template, "code_size": code_size})
+        except ValidationError as exc:
+            return [
+                ".".join(["models", model, *(str(part) for part in error["loc"][1:])])
+                + f": {error['msg']}"
+                for error in exc.errors()
+            ]
+        return []
+
+    def variant(self, model: str, code_size: int) -> AnyVariant:
+        """Model ``model`` of the study at ``code_size``; a clear error names a bad key."""
+        if model not in self.models:
+            known = ", ".join(self.models)
+            raise ConfigError(f"studies.frontier.models.{model}: no such model (known: {known})")
+        if not 0 < code_size <= IMAGE_SIDE**2:
+            raise ConfigError(f"studies.frontier: a code size must be 1 to 784, got {code_size}")
+        if problems := self._problems(model, code_size):
+            raise ConfigError("studies.frontier: " + "; ".join(problems))
+        return _VARIANT.validate_python({**self.models[model], "code_size": code_size})
+
+
+class StudiesConfig(StrictModel):
+    """Studies: separate DVC pipelines (studies/dvc.yaml) that reuse the zoo's trainer."""
+
+    seeds: SeedStudy
+    frontier: FrontierStudy
+
+
 class TrackingConfig(StrictModel):
     """MLflow: where runs go (MLFLOW_TRACKING_URI overrides the embedded SQLite store)."""
 
@@ -324,6 +417,8 @@ class Params(StrictModel):
     variants: dict[str, Variant] = {}
     evaluation: EvaluationConfig
     render: RenderConfig
+    comparison: ComparisonConfig
+    studies: StudiesConfig
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
@@ -404,6 +499,8 @@ def _format_error(error: dict[str, Any]) -> str:
     path = ".".join(loc) or "<top level>"
     if error["type"] == "objective_loss":
         return f"{path}: {error['msg']}"
+    if error["type"] == "study":  # the message starts with the key below ``path``
+        return f"{path}.{error['msg']}"
     if error["type"] == "extra_forbidden":
         model = _model_at(raw_loc[:-1])
         allowed = list(model.model_fields) if model else []

@@ -64,6 +64,22 @@ def image_quality(target: np.ndarray, prediction: np.ndarray) -> dict[str, float
     }
 
 
+def per_image_mse(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Each image's mean squared error (float32): what the report's intervals resample."""
+    diff = np.asarray(target, np.float64).reshape(len(target), -1) - np.asarray(
+        prediction, np.float64
+    ).reshape(len(prediction), -1)
+    return np.mean(diff * diff, axis=1).astype(np.float32)
+
+
+def per_image_bce(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Each image's mean pixel binary cross-entropy (float32), clipped as Keras clips it."""
+    p = np.asarray(prediction, np.float64).reshape(len(prediction), -1)
+    p = np.clip(p, metrics.BCE_EPSILON, 1 - metrics.BCE_EPSILON)
+    t = np.asarray(target, np.float64).reshape(len(target), -1)
+    return np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p)), axis=1).astype(np.float32)
+
+
 def codes_of(encoder: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
     """Flattened codes of images (the posterior mean for a VAE)."""
     codes = encoder.predict(as_model_input(images), batch_size=batch_size, verbose=0)
@@ -72,13 +88,14 @@ def codes_of(encoder: keras.Model, images: np.ndarray, batch_size: int) -> np.nd
     return np.asarray(codes).reshape(len(images), -1)
 
 
-def probe_accuracy(train_codes, train_labels, test_codes, test_labels) -> float:
-    """Test accuracy of a logistic-regression digit classifier fit on training codes."""
+def probe_correct(train_codes, train_labels, test_codes, test_labels) -> np.ndarray:
+    """Which test images a logistic-regression digit classifier, fit on training codes,
+    labels correctly (its accuracy is the mean)."""
     probe = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=300, random_state=PROBE_SEED)
     )
     probe.fit(train_codes, train_labels)
-    return float(probe.score(test_codes, test_labels))
+    return probe.predict(test_codes) == np.asarray(test_labels)
 
 
 def _probe_subset(split: Split, limit: int | None) -> Split:
@@ -111,7 +128,20 @@ def vae_bounds(
     batch_size: int,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Negative ELBO and the importance-weighted bound (IWAE) on the NLL, nats per image.
+    """Mean negative ELBO and IWAE bound of :func:`vae_bounds_per_image`, nats per image."""
+    per_image = vae_bounds_per_image(models, inputs, targets, samples, batch_size, seed)
+    return {key: float(values.mean()) for key, values in per_image.items()}
+
+
+def vae_bounds_per_image(
+    models: LoadedModels,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    samples: int,
+    batch_size: int,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Each image's negative ELBO and importance-weighted bound (IWAE) on its NLL, in nats.
 
     The ELBO matches the training loss: summed pixel BCE of ``targets`` with ``samples``
     codes drawn from q(z|input), plus the analytic KL. The IWAE bound uses the same draws:
@@ -141,10 +171,7 @@ def vae_bounds(
         log_w = log_px_z + log_pz - log_qz  # (k, n)
         top = log_w.max(axis=0)
         iwae.append(-(top + np.log(np.mean(np.exp(log_w - top), axis=0))))
-    return {
-        "neg_elbo": float(np.concatenate(neg_elbo).mean()),
-        "iwae_nll": float(np.concatenate(iwae).mean()),
-    }
+    return {"neg_elbo": np.concatenate(neg_elbo), "iwae_nll": np.concatenate(iwae)}
 
 
 # ------------------------------------------------------------------------ baselines
@@ -157,13 +184,14 @@ def pca_baseline(
     test: Split,
     components: int,
     probe_limit: int | None,
-) -> tuple[dict[str, float], dict[str, float] | None]:
+) -> tuple[dict[str, float], dict[str, float] | None, dict[str, np.ndarray]]:
     """PCA with the variant's code size, fit on the clean training split.
 
     Returns the reconstruction metrics of the clean test set (with a digit probe on the PCA
     codes) and, when ``test_inputs`` differ from the clean images, the metrics of projecting
     the corrupted inputs (PCA denoising, with its probe fit and scored on corrupted codes,
-    as the denoiser's is); else None.
+    as the denoiser's is); else None. Third, per test image, PCA's squared error and probe
+    correctness on the autoencoder's own task (``pca_mse``, ``pca_probe_correct``).
     """
     components = min(components, PIXELS)
     flat = to_unit_float(train.x).reshape(len(train), PIXELS)
@@ -172,22 +200,24 @@ def pca_baseline(
     reconstruction = pca.inverse_transform(pca.transform(clean_test))
     result = image_quality(clean_test, reconstruction)
     probe_train = _probe_subset(train, probe_limit)
-    result["probe_accuracy"] = probe_accuracy(
+    correct = probe_correct(
         pca.transform(to_unit_float(probe_train.x).reshape(len(probe_train), PIXELS)),
         probe_train.y,
         pca.transform(clean_test),
         test.y,
     )
+    result["probe_accuracy"] = float(correct.mean())
     if test_inputs is test.x:
-        return result, None
+        per_image = {"pca_mse": per_image_mse(clean_test, reconstruction)}
+        return result, None, per_image | {"pca_probe_correct": correct}
     noisy = to_unit_float(test_inputs).reshape(len(test), PIXELS)
     denoised = pca.inverse_transform(pca.transform(noisy))
     noisy_train = to_unit_float(train_inputs[: len(probe_train)]).reshape(-1, PIXELS)
     denoising = image_quality(clean_test, denoised)
-    denoising["probe_accuracy"] = probe_accuracy(
-        pca.transform(noisy_train), probe_train.y, pca.transform(noisy), test.y
-    )
-    return result, denoising
+    correct = probe_correct(pca.transform(noisy_train), probe_train.y, pca.transform(noisy), test.y)
+    denoising["probe_accuracy"] = float(correct.mean())
+    per_image = {"pca_mse": per_image_mse(clean_test, denoised), "pca_probe_correct": correct}
+    return result, denoising, per_image
 
 
 def filter_baselines(
@@ -196,8 +226,9 @@ def filter_baselines(
     test_inputs: np.ndarray,
     test: Split,
     config: EvaluationConfig,
-) -> dict[str, dict[str, float]]:
-    """Gaussian and median filters, each with its width chosen by validation MSE."""
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Gaussian and median filters, each with its width chosen by validation MSE; and each
+    filter's squared error per test image (``<filter>_mse``)."""
     candidates = {
         "gaussian_filter": (
             "sigma",
@@ -211,13 +242,14 @@ def filter_baselines(
         ),
     }
     val_clean, test_clean = to_unit_float(val.x), to_unit_float(test.x)
-    results = {}
+    results, per_image = {}, {}
     for name, (knob, widths, apply) in candidates.items():
         noisy_val = to_unit_float(val_inputs)
         best = min(widths, key=lambda w: metrics.mse(val_clean, apply(noisy_val, w)))
         denoised = apply(to_unit_float(test_inputs), best)
         results[name] = {**image_quality(test_clean, denoised), knob: best}
-    return results
+        per_image[f"{name}_mse"] = per_image_mse(test_clean, denoised)
+    return results, per_image
 
 
 def pca_components(spec: AnyVariant) -> int:
@@ -234,9 +266,10 @@ def evaluate_variant(
     models: LoadedModels,
     clean: dict[str, Split],
     inputs: dict[str, Split],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The test figures that judge one trained variant (``metrics.json``), and the facts
-    behind them (``evaluate.json``: counts and the settings the baselines chose)."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    """The test figures that judge one trained variant (``metrics.json``), the facts behind
+    them (``evaluate.json``: counts and the settings the baselines chose), and the values
+    per test image that the figures average (for the report's intervals)."""
     config = params.evaluation
     test, test_inputs = clean["test"], inputs["test"].x
     target = to_unit_float(test.x)
@@ -250,16 +283,20 @@ def evaluate_variant(
     )
     result: dict[str, Any] = {"reconstruction": image_quality(target, reconstruction)}
     facts: dict[str, Any] = {"test_images": len(test), "code_size": spec.code_size}
+    per_image = {"autoencoder_mse": per_image_mse(target, reconstruction)}
     step("reconstruction metrics")
     if spec.denoising:
         result["corrupted_input"] = image_quality(target, to_unit_float(test_inputs))
         result["psnr_gain_db"] = (
             result["reconstruction"]["psnr_db"] - result["corrupted_input"]["psnr_db"]
         )
+        per_image["input_mse"] = per_image_mse(target, to_unit_float(test_inputs))
     if spec.variational:
-        result["vae"] = vae_bounds(
+        bounds = vae_bounds_per_image(
             models, test_inputs, test.x, config.iwae_samples, config.batch_size * 10
         )
+        result["vae"] = {key: float(values.mean()) for key, values in bounds.items()}
+        per_image |= bounds
         facts["iwae_samples"] = config.iwae_samples
         step(f"VAE bounds ({config.iwae_samples} samples per image)")
 
@@ -270,27 +307,33 @@ def evaluate_variant(
     )
     train_codes = codes_of(models.encoder, probe_train.x, config.batch_size)
     test_codes = codes_of(models.encoder, test_inputs, config.batch_size)
+    correct = probe_correct(train_codes, probe_train.y, test_codes, test.y)
+    per_image["autoencoder_probe_correct"] = correct
     result["code"] = {
-        "probe_accuracy": probe_accuracy(train_codes, probe_train.y, test_codes, test.y),
+        "probe_accuracy": float(correct.mean()),
         "mean_activation": float(np.abs(test_codes).mean()),
         "near_zero_fraction": float(np.mean(np.abs(test_codes) < NEAR_ZERO)),
     }
     step("code-space probe")
 
     components = pca_components(spec)
-    pca, pca_denoise = pca_baseline(
+    pca, pca_denoise, pca_per_image = pca_baseline(
         clean["train"], inputs["train"].x, test_inputs, test, components, config.probe_train_samples
     )
     result["baselines"] = {"pca": pca}
+    per_image |= pca_per_image
     facts["pca_components"] = components
     if pca_denoise is not None:
         result["baselines"]["pca_denoise"] = pca_denoise
-        filters = filter_baselines(inputs["val"].x, clean["val"], test_inputs, test, config)
+        filters, filter_per_image = filter_baselines(
+            inputs["val"].x, clean["val"], test_inputs, test, config
+        )
+        per_image |= filter_per_image
         facts["gaussian_filter_sigma"] = filters["gaussian_filter"].pop("sigma")
         facts["median_filter_size"] = filters["median_filter"].pop("size")
         result["baselines"].update(filters)
     step("baselines")
-    return result, facts
+    return result, facts, per_image
 
 
 # ------------------------------------------------------ what the render stage draws

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from aezoo.config import IMAGE_SIDE, AnyVariant, ConvVariant, DenseVariant, StridedConvVariant
@@ -60,11 +61,14 @@ def plain_code(spec: DenseVariant | StridedConvVariant) -> CodeHead:
 
     def head(features):
         l1 = getattr(spec, "activity_l1", 0.0)
+        starts_as_pca = getattr(spec, "pca_start", False)
         return layers.Dense(
             spec.code_size,
             activation=spec.code_activation,
             activity_regularizer=keras.regularizers.L1(l1) if l1 else None,
-            name="code",
+            # Started as PCA, this layer is the correction to PCA's code: zero at first.
+            kernel_initializer="zeros" if starts_as_pca else "glorot_uniform",
+            name="code_correction" if starts_as_pca else "code",
         )(features)
 
     return head
@@ -85,20 +89,28 @@ def variational_code(spec: DenseVariant | StridedConvVariant) -> CodeHead:
 
 
 def dense_encoder(images, spec: DenseVariant, head: CodeHead):
-    """784 -> hidden layers -> the code."""
-    x = layers.Flatten()(images)
+    """784 -> hidden layers -> the code (plus PCA's projection when started as PCA)."""
+    pixels = layers.Flatten()(images)
+    x = pixels
     for width in spec.encoder_units:
         x = layers.Dense(width, activation=spec.activation)(x)
-    return head(x)
+    if not spec.pca_start:
+        return head(x)
+    projection = layers.Dense(spec.code_size, name=PCA_PROJECTION)(pixels)
+    return layers.Add(name="code")([projection, head(x)])
 
 
 def dense_decoder(name: str, spec: DenseVariant, encoder: keras.Model) -> keras.Model:
-    """The code -> hidden layers -> 784 -> the output activation."""
+    """The code -> hidden layers -> 784 -> the output activation (started as PCA: PCA's
+    reconstruction plus the hidden layers' correction, zero at first)."""
     code = keras.Input((spec.code_size,), name="code")
     x = code
     for width in spec.decoder_units:
         x = layers.Dense(width, activation=spec.activation)(x)
-    x = layers.Reshape(IMAGE_SHAPE)(layers.Dense(PIXELS)(x))
+    x = layers.Dense(PIXELS, kernel_initializer="zeros" if spec.pca_start else "glorot_uniform")(x)
+    if spec.pca_start:
+        x = layers.Add()([layers.Dense(PIXELS, name=PCA_RECONSTRUCTION)(code), x])
+    x = layers.Reshape(IMAGE_SHAPE)(x)
     # The output activation comes last, so a cross-entropy loss finds the sigmoid's logits
     # on the model's output and works from them (see summed_binary_crossentropy).
     return keras.Model(code, layers.Activation(spec.output_activation)(x), name="decoder")
@@ -170,6 +182,18 @@ def strided_conv_decoder(name: str, spec: StridedConvVariant, encoder: keras.Mod
         1, spec.kernel_size, activation=spec.output_activation, padding="same"
     )(y)
     return keras.Model(code, y, name="decoder")
+
+
+PCA_PROJECTION, PCA_RECONSTRUCTION = "pca_projection", "pca_reconstruction"
+
+
+def start_as_pca(parts: AutoencoderParts, mean: np.ndarray, components: np.ndarray) -> None:
+    """Set a ``pca_start`` network's linear path to PCA: the code is
+    ``(x - mean) @ components.T``, the reconstruction ``code @ components + mean``. With the
+    corrections still at zero, the autoencoder then reconstructs exactly as PCA does."""
+    projection = parts.encoder.get_layer(PCA_PROJECTION)
+    projection.set_weights([components.T, -mean @ components.T])
+    parts.decoder.get_layer(PCA_RECONSTRUCTION).set_weights([components, mean])
 
 
 ARCHITECTURES: dict[str, tuple[Callable, Callable]] = {

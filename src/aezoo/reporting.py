@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter, NullLocator
 from PIL import Image
 
-from aezoo.config import AnyVariant
+from aezoo.config import AnyVariant, ComparisonConfig
 from aezoo.errors import DataError
 from aezoo.figures import FIGURES, caption
+from aezoo.statistics import Interval, mean_interval, paired_difference, psnr_per_image
 
 QUALITY = ("mse", "bce", "psnr_db", "ssim")
 DENOISING_BASELINES = ("pca_denoise", "gaussian_filter", "median_filter")
@@ -139,6 +141,50 @@ def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.drop(columns="denoising").reset_index(drop=True)
 
 
+# Paired comparisons the report states: column stem -> (per-image values of the
+# autoencoder, of the other method, as what: mse | psnr | accuracy).
+PAIRED = {
+    "vs_pca_mse": ("autoencoder_mse", "pca_mse", "mse"),
+    "vs_pca_probe": ("autoencoder_probe_correct", "pca_probe_correct", "accuracy"),
+    "vs_pca_psnr": ("autoencoder_mse", "pca_mse", "psnr"),
+    "vs_gaussian_filter_psnr": ("autoencoder_mse", "gaussian_filter_mse", "psnr"),
+    "vs_median_filter_psnr": ("autoencoder_mse", "median_filter_mse", "psnr"),
+}
+
+
+def interval_columns(
+    per_image: dict[str, np.ndarray], config: ComparisonConfig
+) -> dict[str, float]:
+    """A row's bootstrap intervals over the test images (``<column>_low``, ``_high``): the
+    autoencoder's test MSE, PSNR and -ELBO, and the paired differences autoencoder minus
+    PCA and minus each filter (``vs_*``, with the difference itself)."""
+    settings = {
+        "resamples": config.bootstrap_resamples,
+        "confidence_level": config.confidence_level,
+        "seed": config.seed,
+    }
+    as_psnr = {"psnr": psnr_per_image, "mse": np.asarray, "accuracy": np.asarray}
+    columns: dict[str, float] = {}
+
+    def put(stem: str, interval: Interval, with_estimate: bool = False) -> None:
+        columns.update({f"{stem}_low": interval.low, f"{stem}_high": interval.high})
+        if with_estimate:
+            columns[stem] = interval.estimate
+
+    mse = per_image["autoencoder_mse"]
+    put("test_mse", mean_interval(mse, **settings))
+    put("test_psnr_db", mean_interval(psnr_per_image(mse), **settings))
+    if "neg_elbo" in per_image:
+        put("neg_elbo", mean_interval(per_image["neg_elbo"], **settings))
+    for stem, (ours, theirs, kind) in PAIRED.items():
+        if ours in per_image and theirs in per_image:
+            convert = as_psnr[kind]
+            first = convert(per_image[ours].astype(np.float64))
+            second = convert(per_image[theirs].astype(np.float64))
+            put(stem, paired_difference(first, second, **settings), with_estimate=True)
+    return columns
+
+
 def corruptions_frame(
     stats: dict[str, dict[str, Any]], kinds: dict[str, str], frame
 ) -> pd.DataFrame:
@@ -160,39 +206,78 @@ def _same_task_pca(row: pd.Series, key: str) -> float:
     return row[f"pca_denoise_{key}"] if row["input"] != "clean" else row[f"pca_{key}"]
 
 
+def paired_verdict(
+    row: pd.Series, stem: str, *, lower_is_better: bool, baseline: str = "baseline"
+) -> str:
+    """Who wins the paired comparison ``stem`` (the autoencoder minus the baseline) by its
+    95% interval: "autoencoder", ``baseline`` or "tie"; the dash when it was not made."""
+    low, high = row.get(f"{stem}_low"), row.get(f"{stem}_high")
+    if not (_is_number(low) and _is_number(high)):
+        return MISSING
+    if low <= 0 <= high:
+        return "tie"
+    autoencoder_lower = high < 0
+    return "autoencoder" if autoencoder_lower == lower_is_better else baseline
+
+
+def _difference(digits: int, scale: float = 1.0, suffix: str = "") -> Callable[[str], Callable]:
+    """A cell: the paired difference ``stem`` and its interval, e.g. -0.0061 [-0.0063, -0.0059]."""
+
+    def of(stem: str) -> Callable[[pd.Series], str]:
+        def cell(row: pd.Series) -> str:
+            values = [row.get(stem), row.get(f"{stem}_low"), row.get(f"{stem}_high")]
+            if not all(_is_number(value) for value in values):
+                return MISSING
+            middle, low, high = (scale * value for value in values)
+            return f"{middle:+.{digits}f}{suffix} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+        return cell
+
+    return of
+
+
 def pca_wins(frame: pd.DataFrame) -> list[str]:
-    """One sentence for each place where PCA at the same code size beats the autoencoder."""
-    wins = []
-    for _, row in frame.iterrows():
+    """One sentence for each comparison PCA at the same code size wins (95% interval of the
+    paired difference clear of zero), and one for each tie."""
+    found = []
+    for _, row in frame[frame["pca_components"].fillna(0) < 784].iterrows():
         task = "denoising" if row["input"] != "clean" else "reconstruction"
-        pca_mse = _same_task_pca(row, "mse")
-        if _is_number(pca_mse) and pca_mse < row["test_mse"]:
-            wins.append(
-                f"**{row['variant']}** ({task}, code {row['code_size']}): PCA test MSE "
-                f"{pca_mse:.4f} < autoencoder {row['test_mse']:.4f}"
+        name = f"**{row['variant']}** ({task}, code {row['code_size']})"
+        mse_verdict = paired_verdict(row, "vs_pca_mse", lower_is_better=True)
+        if mse_verdict in ("baseline", "tie"):
+            pca_mse = _same_task_pca(row, "mse")
+            relation = "<" if mse_verdict == "baseline" else "ties with"
+            found.append(
+                f"{name}: PCA test MSE {pca_mse:.4f} {relation} autoencoder "
+                f"{row['test_mse']:.4f} (difference {_difference(4)('vs_pca_mse')(row)})"
             )
-        pca_probe, probe = _same_task_pca(row, "probe_accuracy"), row["probe_accuracy"]
-        if _is_number(pca_probe) and _is_number(probe) and pca_probe > probe:
-            shown = ".2%" if f"{pca_probe:.1%}" == f"{probe:.1%}" else ".1%"
-            wins.append(
-                f"**{row['variant']}** (linear digit probe on the code): PCA "
-                f"{pca_probe:{shown}} > autoencoder {probe:{shown}}"
+        probe_verdict = paired_verdict(row, "vs_pca_probe", lower_is_better=False)
+        if probe_verdict in ("baseline", "tie"):
+            pca_probe = _same_task_pca(row, "probe_accuracy")
+            relation = ">" if probe_verdict == "baseline" else "ties with"
+            found.append(
+                f"{name}, linear digit probe on the code: PCA {pca_probe:.1%} {relation} "
+                f"autoencoder {row['probe_accuracy']:.1%} (difference, points: "
+                f"{_difference(2, 100)('vs_pca_probe')(row)})"
             )
-    return wins
+    return found
 
 
 def classical_wins(frame: pd.DataFrame) -> list[str]:
-    """Denoisers that a classical filter beats on test PSNR."""
-    wins = []
+    """Denoisers that a classical filter beats or ties on test PSNR (95% paired interval)."""
+    found = []
     for _, row in frame[frame["input"] != "clean"].iterrows():
         for baseline in ("gaussian_filter", "median_filter"):
-            psnr = row.get(f"{baseline}_psnr_db")
-            if _is_number(psnr) and psnr > row["test_psnr_db"]:
-                wins.append(
-                    f"**{row['variant']}**: the {baseline.replace('_', ' ')} reaches "
-                    f"{psnr:.2f} dB > autoencoder {row['test_psnr_db']:.2f} dB"
+            stem = f"vs_{baseline}_psnr"
+            outcome = paired_verdict(row, stem, lower_is_better=False)
+            if outcome in ("baseline", "tie"):
+                relation = "beats" if outcome == "baseline" else "ties with"
+                found.append(
+                    f"**{row['variant']}**: the {baseline.replace('_', ' ')} "
+                    f"({row.get(f'{baseline}_psnr_db'):.2f} dB) {relation} the autoencoder "
+                    f"({row['test_psnr_db']:.2f} dB; difference {_difference(2)(stem)(row)} dB)"
                 )
-    return wins
+    return found
 
 
 def _is_number(value: Any) -> bool:
@@ -215,6 +300,23 @@ def _count(value: Any) -> str:
 
 def _percent(value: Any) -> str:
     return f"{value:.1%}" if _is_number(value) else MISSING
+
+
+def _with_interval(column: str, digits: int) -> Callable[[pd.Series], str]:
+    """A cell: the figure and half its 95% interval's width, e.g. 0.0233 ± 0.0002: at least
+    ``digits`` decimals, more when the half-width would otherwise read 0."""
+
+    def cell(row: pd.Series) -> str:
+        value, low, high = row.get(column), row.get(f"{column}_low"), row.get(f"{column}_high")
+        if not _is_number(value):
+            return MISSING
+        if not (_is_number(low) and _is_number(high)):
+            return f"{value:.{digits}f}"
+        half = (high - low) / 2
+        shown = max(digits, -math.floor(math.log10(half))) if half > 0 else digits
+        return f"{value:.{shown}f} ± {half:.{shown}f}"
+
+    return cell
 
 
 def _seconds(value: Any) -> str:
@@ -257,9 +359,9 @@ def overview_table(frame: pd.DataFrame) -> pd.DataFrame:
             "epochs run": ("epochs", _count),
             "kept epoch": ("best_epoch", _count),
             "train time": ("train_seconds", _seconds),
-            "test MSE": ("test_mse", _number(4)),
+            "test MSE": _with_interval("test_mse", 4),
             "test BCE": ("test_bce", _number(4)),
-            "PSNR (dB)": ("test_psnr_db", _number(2)),
+            "PSNR (dB)": _with_interval("test_psnr_db", 2),
             "SSIM": ("test_ssim", _number(3)),
             "probe acc.": ("probe_accuracy", _percent),
             "PCA MSE†": lambda row: _number(4)(_same_task_pca(row, "mse")),
@@ -291,9 +393,49 @@ def denoiser_table(frame: pd.DataFrame) -> pd.DataFrame:
             "Gaussian filter": with_setting("gaussian_filter", "sigma", "sigma"),
             "median filter": with_setting("median_filter", "size", "size"),
             "PCA (same code)": ("pca_denoise_psnr_db", _number(2)),
-            "autoencoder": ("test_psnr_db", _number(2)),
+            "autoencoder": _with_interval("test_psnr_db", 2),
             "gain (dB)": ("psnr_gain_db", _number(2)),
             "autoencoder SSIM": ("test_ssim", _number(3)),
+            "vs best filter (dB)": lambda row: _difference(2)(_best_filter_stem(row))(row),
+            "verdict": lambda row: paired_verdict(
+                row, _best_filter_stem(row), lower_is_better=False, baseline="filter"
+            ),
+        },
+    )
+
+
+def _best_filter_stem(row: pd.Series) -> str:
+    """The paired-comparison column of the filter with the higher test PSNR."""
+    gaussian, median = row.get("gaussian_filter_psnr_db"), row.get("median_filter_psnr_db")
+    best = (
+        "median_filter"
+        if _is_number(median) and median > (gaussian or -math.inf)
+        else ("gaussian_filter")
+    )
+    return f"vs_{best}_psnr"
+
+
+def pca_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each variant against PCA at its code size, on its own task: test MSE and probe
+    accuracy, the paired differences with their 95% intervals, and who wins."""
+    compared = frame[frame["pca_components"].fillna(0) < 784]
+    return display_table(
+        compared,
+        {
+            "variant": ("variant", str),
+            "code": ("code_size", _count),
+            "autoencoder MSE": ("test_mse", _number(4)),
+            "PCA MSE†": lambda row: _number(4)(_same_task_pca(row, "mse")),
+            "difference [95% CI]": _difference(4)("vs_pca_mse"),
+            "MSE winner": lambda row: paired_verdict(
+                row, "vs_pca_mse", lower_is_better=True, baseline="PCA"
+            ),
+            "autoencoder probe": ("probe_accuracy", _percent),
+            "PCA probe†": lambda row: _percent(_same_task_pca(row, "probe_accuracy")),
+            "difference, points [95% CI]": _difference(2, 100)("vs_pca_probe"),
+            "probe winner": lambda row: paired_verdict(
+                row, "vs_pca_probe", lower_is_better=False, baseline="PCA"
+            ),
         },
     )
 
@@ -307,7 +449,7 @@ def vae_table(frame: pd.DataFrame) -> pd.DataFrame:
             "variant": ("variant", str),
             "input": ("input", str),
             "code": ("code_size", _count),
-            "-ELBO (nats)": ("neg_elbo", _number(2)),
+            "-ELBO (nats)": _with_interval("neg_elbo", 2),
             "IWAE NLL bound (nats)": ("iwae_nll", _number(2)),
             "importance samples": ("iwae_samples", _count),
             "published -ELBO": ("reference_neg_elbo", _number(1)),
@@ -376,51 +518,66 @@ ARCHITECTURE_MARKERS = {"dense": "o", "conv": "s", "strided_conv": "D"}
 
 
 def mse_vs_code_size_chart(frame: pd.DataFrame) -> Figure:
-    """Clean-input variants' test MSE against code size, with PCA at each of those sizes."""
+    """Clean-input variants' test MSE against code size, with PCA at each of those sizes.
+
+    VAEs are hollow markers over the autoencoders' filled ones; variants whose points would
+    overlap (same code size, MSE within 20%) share one label.
+    """
     clean = frame[frame["input"] == "clean"]
     figure = Figure(figsize=(7.5, 5.0), layout="constrained")
     axes = figure.add_subplot()
+    colours = iter(["C0", "C1", "C2", "C3", "C4", "C5"])
     for (architecture, objective), group in clean.groupby(
         ["architecture", "objective"], sort=False
     ):
         variational = objective == "variational"
+        colour = next(colours)
         axes.scatter(
             group["code_size"],
             group["test_mse"],
             marker=ARCHITECTURE_MARKERS.get(architecture, "o"),
-            s=50,
-            facecolors="none" if variational else None,
+            s=90 if variational else 45,
+            facecolors="none" if variational else colour,
+            edgecolors=colour,
+            linewidths=1.6,
             label=f"{architecture} {'VAE' if variational else 'autoencoder'}",
-            zorder=3,
+            zorder=4 if variational else 3,
         )
-    for _, row in clean.iterrows():
-        axes.annotate(
-            row["variant"],
-            (row["code_size"], row["test_mse"]),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=8,
-        )
+    for size, members in clean.groupby("code_size"):
+        ordered = members.sort_values("test_mse", ascending=False)
+        clusters: list[list[pd.Series]] = []
+        for _, row in ordered.iterrows():
+            if clusters and clusters[-1][-1]["test_mse"] / row["test_mse"] < 1.2:
+                clusters[-1].append(row)
+            else:
+                clusters.append([row])
+        for cluster in clusters:
+            mse = float(np.exp(np.mean([np.log(row["test_mse"]) for row in cluster])))
+            axes.annotate(
+                ", ".join(row["variant"] for row in cluster),
+                (size, mse),
+                textcoords="offset points",
+                xytext=(8, -3),
+                fontsize=8,
+            )
     pca = clean[["code_size", "pca_mse"]].drop_duplicates("code_size").sort_values("code_size")
     pca = pca[pca["pca_mse"] > 1e-9]  # PCA with every pixel is lossless: off a log scale
     axes.plot(pca["code_size"], pca["pca_mse"], "k--x", label="PCA, same number of components")
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
-    _plain_numbers(axes.xaxis)
-    _plain_numbers(axes.yaxis)
-    axes.margins(x=0.15)
+    sizes = sorted(clean["code_size"].unique())
+    axes.set_xticks(sizes, [f"{size:g}" for size in sizes])
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_major_formatter("{x:g}")
+    axes.yaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlim(min(sizes) / 1.6, max(sizes) * 3.5)  # room for the labels on the right
     axes.set_xlabel("code size (units)")
     axes.set_ylabel("test MSE (log scale; lower is better)")
     axes.set_title("Clean-input autoencoders: test MSE against code size")
-    axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3, which="major")
+    axes.legend(fontsize=8, loc="lower left")
     return figure
-
-
-def _plain_numbers(axis) -> None:
-    """Label a log axis 0.02, 16, ... rather than 2x10^-2, 2^4."""
-    axis.set_major_formatter("{x:g}")
-    axis.set_minor_formatter("{x:g}")
 
 
 def ae_vs_pca_chart(frame: pd.DataFrame) -> Figure:
@@ -513,16 +670,29 @@ PCA_FOOTNOTE = (
 )
 
 
+INTERVALS = (
+    "± is half the width of a 95% percentile-bootstrap interval over the test images; a "
+    "difference [in brackets] is the autoencoder's figure minus the other method's, with "
+    "its paired-bootstrap 95% interval (the same resampled images for both). A difference "
+    "whose interval holds zero is a tie."
+)
+
+
 def pca_findings(frame: pd.DataFrame) -> list[Block]:
-    """Where PCA at the same code size wins, stated plainly, and when the test is moot."""
-    wins = pca_wins(frame)
-    if wins:
-        blocks: list[Block] = [
-            ("text", "PCA with the same code size does better in these cases:"),
-            ("list", wins),
-        ]
+    """Each variant against PCA with its intervals; PCA's wins and the ties stated plainly,
+    and when the test is moot."""
+    blocks: list[Block] = [("table", pca_table(frame))]
+    found = pca_wins(frame)
+    if found:
+        blocks += [("text", "PCA with the same code size wins or ties here:"), ("list", found)]
     else:
-        blocks = [("text", "Nowhere: every autoencoder beats PCA at its code size on both.")]
+        blocks.append(
+            (
+                "text",
+                "Nowhere: every autoencoder beats PCA at its code size on both, outside "
+                "the 95% interval.",
+            )
+        )
     lossless = frame[frame["pca_components"].fillna(0) >= 784]
     if not lossless.empty:
         blocks.append(
@@ -539,15 +709,28 @@ def pca_findings(frame: pd.DataFrame) -> list[Block]:
 def report_sections(frame: pd.DataFrame, corruptions: pd.DataFrame) -> list[tuple]:
     """The report's sections as (anchor, title, blocks), shared by summary.md and index.html."""
     sections = [
-        ("summary", "All variants", [("table", overview_table(frame)), ("text", PCA_FOOTNOTE)]),
-        ("pca-wins", "Where PCA beats the autoencoder", pca_findings(frame)),
+        (
+            "summary",
+            "All variants",
+            [("table", overview_table(frame)), ("text", PCA_FOOTNOTE), ("text", INTERVALS)],
+        ),
+        ("pca", "Autoencoders against PCA", pca_findings(frame)),
     ]
     if (frame["input"] != "clean").any():
         beaten = classical_wins(frame)
         verdict: list[Block] = (
-            [("text", "A classical filter beats the autoencoder here:"), ("list", beaten)]
+            [
+                ("text", "A classical filter beats or ties with the autoencoder here:"),
+                ("list", beaten),
+            ]
             if beaten
-            else [("text", "Every denoiser beats the best Gaussian and median filter.")]
+            else [
+                (
+                    "text",
+                    "Every denoiser beats the best Gaussian and median filter, outside the "
+                    "95% interval of the paired difference.",
+                )
+            ]
         )
         sections.append(("denoisers", "Denoisers", [("table", denoiser_table(frame)), *verdict]))
     if (frame["objective"] == "variational").any():

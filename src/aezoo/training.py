@@ -21,9 +21,19 @@ from aezoo.config import AnyVariant, Params, TrainingConfig
 from aezoo.corruption import CorruptionSpec, corrupt_batch
 from aezoo.data import Split, progress_digits, to_unit_float
 from aezoo.errors import TrainingError
-from aezoo.models import LOSSES, AutoencoderParts, build, make_optimizer
+from aezoo.models import LOSSES, AutoencoderParts, build, make_optimizer, start_as_pca
 
 FRESH_NOISE_STREAM = 3_000_000  # counter offset of per-epoch noise (splits use 0..2M)
+
+
+def principal_components(images: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean image and the top ``count`` principal axes (rows) of ``images``, flattened:
+    the same fit as the evaluate stage's PCA baseline."""
+    from sklearn.decomposition import PCA
+
+    flat = to_unit_float(images).reshape(len(images), -1)
+    pca = PCA(n_components=count, svd_solver="covariance_eigh").fit(flat)
+    return pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
 
 
 def seed_everything(seed: int) -> None:
@@ -229,6 +239,9 @@ def train_variant(
     epochs = params.epochs(name)
     parts = build(name, spec)
     train_y = clean["train"].x
+    if getattr(spec, "pca_start", False):
+        mean, components = principal_components(train_y, spec.code_size)
+        start_as_pca(parts, mean, components)
     trainer = EpochTrainer(
         parts.autoencoder, inputs["train"].x, train_y, spec.batch_size, seed, fresh_noise
     )

@@ -14,6 +14,10 @@ from pathlib import Path
 
 from aezoo.data import Split, load_prepared
 
+# evaluate's test_outputs/<variant>.npz: keys of the values per test image that its figures
+# average (the compare stage's intervals resample them)
+PER_IMAGE = "per_image."
+
 
 @contextmanager
 def heavy_imports() -> Iterator[None]:

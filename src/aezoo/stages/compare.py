@@ -9,8 +9,8 @@ from typing import Any
 
 from aezoo.config import Params
 from aezoo.errors import DataError
-from aezoo.io import atomic_directory, write_bytes
-from aezoo.stages import heavy_imports
+from aezoo.io import atomic_directory, read_arrays, write_bytes
+from aezoo.stages import PER_IMAGE, heavy_imports
 
 
 def read_report(path: Path, maker: str) -> dict[str, Any]:
@@ -23,9 +23,20 @@ def read_report(path: Path, maker: str) -> dict[str, Any]:
         raise DataError(f"{path}: not valid JSON ({exc}); run the {maker} stage again") from None
 
 
-def compare(params: Params, variants_dir: Path, out_dir: Path, corruptions_dir: Path) -> None:
+def per_image_values(outputs: Path, name: str) -> dict[str, Any]:
+    """The values per test image that evaluate@``name`` wrote beside its figure arrays."""
+    arrays = read_arrays(outputs, [PER_IMAGE + "autoencoder_mse"], f"evaluate@{name}")
+    return {
+        key[len(PER_IMAGE) :]: value for key, value in arrays.items() if key.startswith(PER_IMAGE)
+    }
+
+
+def compare(
+    params: Params, variants_dir: Path, out_dir: Path, corruptions_dir: Path, outputs_dir: Path
+) -> None:
     """Write metrics.csv, summary.md, figures/ and index.html into ``out_dir`` for every
-    variant of ``params.yaml``."""
+    variant of ``params.yaml``; ``outputs_dir`` holds evaluate's ``<variant>.npz`` with the
+    values per test image that the intervals resample."""
     with heavy_imports():
         from aezoo import reporting
         from aezoo.rendering import png_bytes
@@ -35,16 +46,22 @@ def compare(params: Params, variants_dir: Path, out_dir: Path, corruptions_dir: 
     rows = []
     for name, spec in params.variants.items():
         directory = variants_dir / name
-        rows.append(
-            reporting.variant_row(
-                name,
-                spec,
-                read_report(directory / "metrics.json", f"evaluate@{name}"),
-                read_report(directory / "train.json", f"train@{name}"),
-                read_report(directory / "evaluate.json", f"evaluate@{name}"),
-                directory / "metrics.json",
-            )
+        row = reporting.variant_row(
+            name,
+            spec,
+            read_report(directory / "metrics.json", f"evaluate@{name}"),
+            read_report(directory / "train.json", f"train@{name}"),
+            read_report(directory / "evaluate.json", f"evaluate@{name}"),
+            directory / "metrics.json",
         )
+        values = outputs_dir / f"{name}.npz"
+        try:
+            intervals = reporting.interval_columns(
+                per_image_values(values, name), params.comparison
+            )
+        except ValueError as exc:  # non-finite values, or arrays of different images
+            raise DataError(f"{values}: {exc} (run evaluate@{name} again)") from None
+        rows.append(row | intervals)
     frame = reporting.frame_of(rows)
     used = sorted(set(frame.loc[frame["input"] != "clean", "input"]))
     stats = {

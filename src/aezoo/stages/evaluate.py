@@ -7,7 +7,7 @@ from pathlib import Path
 from aezoo.config import Params
 from aezoo.data import load_prepared
 from aezoo.io import write_arrays, write_json
-from aezoo.stages import heavy_imports, load_inputs
+from aezoo.stages import PER_IMAGE, heavy_imports, load_inputs
 from aezoo.stages.loading import load_models
 
 
@@ -22,7 +22,9 @@ def evaluate(
 ) -> None:
     """Write ``metrics.json`` (the test figures that judge the model, a DVC metric),
     ``evaluate.json`` (facts: counts, the baselines' chosen settings) and, to
-    ``test_outputs`` (an ``.npz``), what the render stage draws that needs the model."""
+    ``test_outputs`` (an ``.npz``), what the render stage draws that needs the model and
+    the values per test image behind the figures (keys ``per_image.*``: the compare stage's
+    intervals)."""
     with heavy_imports():
         from aezoo.evaluation import LoadedModels, evaluate_variant, figure_arrays
 
@@ -31,8 +33,11 @@ def evaluate(
     inputs = load_inputs(data_dir, spec.input, clean)
     models = LoadedModels(**load_models(model_dir))
     print(f"evaluating {name} on {len(clean['test']):,} test images", flush=True)
-    result, facts = evaluate_variant(spec, params, models, clean, inputs)
-    write_arrays(test_outputs, figure_arrays(spec, params, models, clean, inputs))
+    result, facts, per_image = evaluate_variant(spec, params, models, clean, inputs)
+    arrays = figure_arrays(spec, params, models, clean, inputs)
+    write_arrays(
+        test_outputs, arrays | {PER_IMAGE + key: values for key, values in per_image.items()}
+    )
     write_json(report_dir / "evaluate.json", facts)
     write_json(report_dir / "metrics.json", result)
     quality = result["reconstruction"]
