@@ -171,7 +171,8 @@ def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
 
 def copy_project(destination: Path) -> Path:
     """The project's files as git sees them (committed or new, not ignored), without the
-    results (``reports/``, ``dvc.lock``): the start of a throwaway repository."""
+    results (``reports/``, ``dvc.lock``) and without the studies' pipeline (``studies/``:
+    its lock records full-data runs): the start of a throwaway repository of the zoo."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -179,7 +180,7 @@ def copy_project(destination: Path) -> Path:
         text=True,
         check=True,
     ).stdout.split("\0")
-    generated = ("reports/", "dvc.lock")  # the project's own results: rebuilt there
+    generated = ("reports/", "dvc.lock", "studies/")  # results, rebuilt there; the studies
     for name in listed:
         if name and (ROOT / name).is_file() and not name.startswith(generated):
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
