@@ -24,7 +24,7 @@ env: $(STAMP)  ## create .venv with aezoo and its pinned dependencies
 repro: $(STAMP)  ## run the zoo's pipeline (dvc.yaml); set AEZOO_MNIST_MIRROR offline
 	$(BIN)/dvc repro dvc.yaml
 
-studies: $(STAMP)  ## run the studies (studies/dvc.yaml: seeds, code-size frontier)
+studies: $(STAMP)  ## run the studies (studies/dvc.yaml: seeds, code-size and denoising frontiers)
 	$(BIN)/dvc repro studies/dvc.yaml
 
 test: $(STAMP)  ## run the test suite

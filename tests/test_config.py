@@ -5,7 +5,7 @@ import copy
 import pytest
 from conftest import ROOT
 
-from aezoo.config import ConvVariant, load_params, parse_params
+from aezoo.config import ConvVariant, GaussianNoise, load_params, parse_params
 from aezoo.errors import ConfigError
 
 
@@ -21,7 +21,7 @@ def test_repository_params_are_valid():
     assert {"dense16", "conv", "vae"} <= set(params.variants)
     assert params.variant("conv").code_size == 4 * 4 * 8
     assert params.variant("conv_denoise").code_size == 7 * 7 * 32
-    assert len(params.variants) == 15
+    assert len(params.variants) == 16
 
 
 def test_negative_noise_level_names_the_key(raw_params):
@@ -357,3 +357,105 @@ def test_a_frontier_error_is_one_short_line(raw_params):
     message = _error_of(raw_params)
     assert f"studies.frontier.models.{model}: objective 'variational' needs" in message
     assert "'code_sizes'" not in message and len(message) < 300
+
+
+# ------------------------------------------------------------ the denoising study
+
+
+def test_repository_denoising_study_is_valid():
+    study = load_params(ROOT / "params.yaml").studies.denoising
+    assert study.noise_levels and all(0 < std <= 2 for std in study.noise_levels)
+    assert study.test_images > 0 and study.validation_images > 0
+    for model in study.models:
+        spec = study.variant(model)
+        assert spec.input == study.INPUT and spec.denoising, model  # each denoises the noise
+    assert "input" not in next(iter(study.models.values()))  # the template stays as written
+
+
+def _denoising_error(raw_params: dict, change) -> str:
+    change(raw_params["studies"]["denoising"])
+    message = _error_of(raw_params)
+    assert "studies.denoising" in message
+    return message
+
+
+def test_a_denoising_model_with_its_own_input_is_refused(raw_params):
+    model = next(iter(raw_params["studies"]["denoising"]["models"]))
+    message = _denoising_error(
+        raw_params, lambda study: study["models"][model].update(input="gauss05")
+    )
+    assert f"studies.denoising.models.{model}.input: set by the study" in message
+    assert message.count("\n  ") == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "wanted"),
+    [
+        ("activaton", "relu", "Extra inputs are not permitted"),
+        ("epochs", 0, "greater than 0"),
+        ("loss", "hinge", "Input should be"),
+    ],
+)
+def test_a_bad_denoising_model_names_the_model_and_the_key(raw_params, key, value, wanted):
+    model = next(iter(raw_params["studies"]["denoising"]["models"]))
+    message = _denoising_error(
+        raw_params, lambda study: study["models"][model].update({key: value})
+    )
+    assert f"studies.denoising.models.{model}.{key}: " in message and wanted in message
+
+
+def test_a_denoising_model_missing_a_key_names_it(raw_params):
+    models = raw_params["studies"]["denoising"]["models"]
+    model = next(name for name, spec in models.items() if spec["architecture"] == "dense")
+    del models[model]["pca_start"]
+    message = _error_of(raw_params)
+    assert f"studies.denoising.models.{model}.pca_start: Field required" in message
+
+
+@pytest.mark.parametrize("std", [0, -0.1, 2.5])
+def test_a_noise_level_outside_0_to_2_is_refused(raw_params, std):
+    message = _denoising_error(raw_params, lambda study: study["noise_levels"].append(std))
+    index = len(raw_params["studies"]["denoising"]["noise_levels"]) - 1
+    assert f"studies.denoising.noise_levels.{index}: " in message and f"got {std}" in message
+
+
+def test_a_noise_level_of_2_is_allowed(raw_params):
+    raw_params["studies"]["denoising"]["noise_levels"] = [2]
+    assert parse_params(raw_params).studies.denoising.noise_levels == [2.0]
+
+
+@pytest.mark.parametrize("key", ["noise_levels", "models", "bm3d_sigma_factors"])
+def test_the_denoising_study_needs_at_least_one_of_each(raw_params, key):
+    raw_params["studies"]["denoising"][key] = {} if key == "models" else []
+    assert f"studies.denoising.{key}: " in _error_of(raw_params)
+
+
+def test_the_study_noise_at_a_known_level_is_unclipped_gaussian_with_the_study_seed(raw_params):
+    raw_params["studies"]["denoising"].update(noise_levels=[0.25, 1.0], seed=11)
+    study = parse_params(raw_params).studies.denoising
+    noise = study.noise(0.25)
+    assert isinstance(noise, GaussianNoise)
+    assert (noise.kind, noise.mean, noise.std, noise.clip, noise.seed) == (
+        "gaussian",
+        0.0,
+        0.25,
+        False,
+        11,
+    )
+    assert study.noise(1).std == 1.0  # an int on the command line is the same level
+
+
+def test_the_study_noise_at_an_unknown_level_lists_the_known_ones(raw_params):
+    raw_params["studies"]["denoising"]["noise_levels"] = [0.1, 0.5, 1.0]
+    study = parse_params(raw_params).studies.denoising
+    with pytest.raises(ConfigError) as error:
+        study.noise(0.3)
+    assert str(error.value) == "studies.denoising: no noise level 0.3 (known: 0.1, 0.5, 1)"
+
+
+def test_an_unknown_denoising_model_lists_the_known_ones(raw_params):
+    study = parse_params(raw_params).studies.denoising
+    known = ", ".join(raw_params["studies"]["denoising"]["models"])
+    with pytest.raises(ConfigError) as error:
+        study.variant("nope")
+    assert str(error.value) == f"studies.denoising.models.nope: no such model (known: {known})"

@@ -24,6 +24,7 @@ EXPECTED = {
     "pca_dense256": EVERY_VARIANT,
     "conv": EVERY_VARIANT,
     "conv_denoise": EVERY_VARIANT | {"triplets.png"},
+    "strided_denoise128": EVERY_VARIANT | {"triplets.png"},
     "strided_denoise": EVERY_VARIANT | {"triplets.png"},
     "dense_denoise": EVERY_VARIANT | {"triplets.png"},
     "vae": EVERY_VARIANT | {"samples.png", "interpolation.png"},

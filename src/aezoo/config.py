@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -384,11 +384,87 @@ class FrontierStudy(StrictModel):
         return _VARIANT.validate_python({**self.models[model], "code_size": code_size})
 
 
+class NLMeansSettings(StrictModel):
+    """Non-local means (scikit-image): ``h`` is tried as these factors of the noise std."""
+
+    h_factors: list[PositiveFloat] = Field(min_length=1)
+    patch_size: PositiveInt
+    patch_distance: PositiveInt
+
+
+class DenoisingStudy(StrictModel):
+    """PSNR against the level of Gaussian noise (``x + std * N(0, 1)``, not clipped): an
+    autoencoder trained at each level beside classical denoisers whose settings are chosen
+    on validation images. BM3D is slow, so every method is compared on one fixed test subset.
+    """
+
+    noise_levels: list[Annotated[float, Field(gt=0, le=2)]] = Field(
+        min_length=1, description="Standard deviations of the noise, each above 0, at most 2."
+    )
+    seed: int = Field(ge=0, description="Seed of the noise and of the image subsets.")
+    test_images: PositiveInt = Field(description="The test subset every method is scored on.")
+    validation_images: PositiveInt = Field(
+        description="The validation subset the classical methods' settings are chosen on."
+    )
+    gaussian_sigmas: list[PositiveFloat] = Field(min_length=1)
+    median_sizes: list[PositiveInt] = Field(min_length=1)
+    pca_components: list[Annotated[int, Field(ge=1, le=IMAGE_SIDE**2)]] = Field(min_length=1)
+    nl_means: NLMeansSettings
+    bm3d_sigma_factors: list[PositiveFloat] = Field(
+        min_length=1, description="BM3D's assumed noise level, as factors of the true std."
+    )
+    models: dict[str, dict[str, Any]] = Field(
+        min_length=1,
+        description="The autoencoders trained at each level, each a variant spelled out as "
+        "under `variants:`, without input (the study's noise is its input). At each level "
+        "the one with the best validation PSNR stands for the autoencoders.",
+    )
+
+    INPUT: ClassVar[str] = "study_noise"  # the models' input: the study's own noise
+
+    @model_validator(mode="after")
+    def _models_are_variants(self) -> DenoisingStudy:
+        problems = [line for model in self.models for line in self._problems(model)]
+        if problems:
+            raise PydanticCustomError("study", "; ".join(problems), {})
+        return self
+
+    def _problems(self, model: str) -> list[str]:
+        """What is wrong with model ``model``, one line per bad key."""
+        template = self.models[model]
+        if "input" in template:
+            return [f"models.{model}.input: set by the study (its noise), leave it out"]
+        try:
+            _VARIANT.validate_python({**template, "input": self.INPUT})
+        except ValidationError as exc:
+            return [
+                ".".join(["models", model, *(str(part) for part in error["loc"][1:])])
+                + f": {error['msg']}"
+                for error in exc.errors()
+            ]
+        return []
+
+    def variant(self, model: str) -> AnyVariant:
+        """The study's autoencoder ``model``, a denoiser of the study's noise."""
+        if model not in self.models:
+            known = ", ".join(self.models)
+            raise ConfigError(f"studies.denoising.models.{model}: no such model (known: {known})")
+        return _VARIANT.validate_python({**self.models[model], "input": self.INPUT})
+
+    def noise(self, std: float) -> GaussianNoise:
+        """The study's noise at level ``std`` (one of ``noise_levels``)."""
+        if std not in self.noise_levels:
+            known = ", ".join(f"{level:g}" for level in self.noise_levels)
+            raise ConfigError(f"studies.denoising: no noise level {std:g} (known: {known})")
+        return GaussianNoise(kind="gaussian", mean=0.0, std=std, clip=False, seed=self.seed)
+
+
 class StudiesConfig(StrictModel):
     """Studies: separate DVC pipelines (studies/dvc.yaml) that reuse the zoo's trainer."""
 
     seeds: SeedStudy
     frontier: FrontierStudy
+    denoising: DenoisingStudy
 
 
 class TrackingConfig(StrictModel):

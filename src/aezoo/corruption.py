@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from aezoo.config import GaussianNoise, RandomMask, SaltAndPepper
-from aezoo.data import to_unit_float
+from aezoo.data import Split, to_unit_float
 
 CorruptionSpec = GaussianNoise | SaltAndPepper | RandomMask
 CHUNK = 4096  # images corrupted per random draw; part of the definition of the output bytes
@@ -48,3 +48,10 @@ def corrupt_split(images: np.ndarray, spec: CorruptionSpec, split: str) -> np.nd
         seed = tf.constant([spec.seed, stream * 1_000_000 + index], dtype=tf.int64)
         out[start : start + CHUNK] = corrupt_batch(tf.constant(chunk), spec, seed).numpy()
     return out
+
+
+def noisy_splits(clean: dict[str, Split], noise: CorruptionSpec) -> dict[str, Split]:
+    """Every split of ``clean`` corrupted by ``noise``: the same bytes for every caller."""
+    return {
+        split: Split(corrupt_split(data.x, noise, split), data.y) for split, data in clean.items()
+    }

@@ -17,6 +17,10 @@ from aezoo.data import Split, load_prepared
 # evaluate's test_outputs/<variant>.npz: keys of the values per test image that its figures
 # average (the compare stage's intervals resample them)
 PER_IMAGE = "per_image."
+# The studies' trials and the denoising study's classical methods, per directory.
+SCORES = "scores.npz"  # a trial's values per test image (stages.trial)
+CLASSICAL = "classical.npz"  # the classical denoisers' PSNR per test-subset image
+CHOICES = "classical.json"  # their chosen settings, candidates and timings
 
 
 @contextmanager

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aezoo.config import AnyVariant, Params, TrainingConfig
+from aezoo.config import AnyVariant, GaussianNoise, Params, TrainingConfig
 from aezoo.data import load_prepared, to_unit_float
 from aezoo.io import write_arrays, write_json
-from aezoo.stages import heavy_imports, load_inputs
+from aezoo.stages import SCORES, heavy_imports, load_inputs
 
-SCORES = "scores.npz"  # a trial's values per test image
 TRIAL = "trial.json"  # a trial's facts: what was trained, its means and run facts
 
 
@@ -37,12 +36,16 @@ def run_trial(
     out_dir: Path,
     *,
     bounds: bool,
+    noise: GaussianNoise | None = None,
 ) -> None:
     """Train ``spec`` as variant ``name`` with ``seed``; write to ``out_dir`` its models
     (``model/``), ``history.csv``, ``train.json``, ``scores.npz`` (per test image: ``mse``,
-    ``bce`` and, with ``bounds`` for a VAE, ``neg_elbo`` and ``iwae_nll``) and
-    ``trial.json`` (the means beside the run facts)."""
+    ``bce``; with ``bounds`` for a VAE, ``neg_elbo`` and ``iwae_nll``; with ``noise``,
+    ``val_mse`` per validation image) and
+    ``trial.json`` (the means beside the run facts). With ``noise``, the model denoises
+    that noise: fresh every epoch (``fresh_noise``) or a fixed copy, as the zoo's denoisers."""
     with heavy_imports():
+        from aezoo.corruption import noisy_splits
         from aezoo.evaluation import (
             LoadedModels,
             as_model_input,
@@ -55,8 +58,12 @@ def run_trial(
 
     settings = trial_params(params, name, spec, seed)
     clean = load_prepared(data_dir / "clean.npz")
-    inputs = load_inputs(data_dir, spec.input, clean)
-    fresh_noise = params.corruption(spec.input) if spec.fresh_noise else None
+    if noise is None:
+        inputs = load_inputs(data_dir, spec.input, clean)
+        fresh_noise = params.corruption(spec.input) if spec.fresh_noise else None
+    else:
+        inputs = noisy_splits(clean, noise)
+        fresh_noise = noise if spec.fresh_noise else None
     print(f"trial {name}: {spec.architecture} {spec.objective}, code {spec.code_size}, seed {seed}")
     result = train_variant(name, spec, settings, clean, inputs, fresh_noise)
     write_training_outputs(result, clean, out_dir / "model", out_dir)
@@ -68,6 +75,11 @@ def run_trial(
         as_model_input(test_inputs), batch_size=batch, verbose=0
     )
     scores = {"mse": per_image_mse(target, output), "bce": per_image_bce(target, output)}
+    if noise is not None:  # a denoiser: its validation error too, to choose among trials
+        val_output = result.parts.autoencoder.predict(
+            as_model_input(inputs["val"].x), batch_size=batch, verbose=0
+        )
+        scores["val_mse"] = per_image_mse(to_unit_float(clean["val"].x), val_output)
     if bounds and spec.variational:
         models = LoadedModels(result.parts.autoencoder, result.parts.encoder, result.parts.decoder)
         samples = params.evaluation.iwae_samples
@@ -81,8 +93,12 @@ def run_trial(
             "name": name,
             "seed": seed,
             "code_size": spec.code_size,
+            **({"noise_std": noise.std} if noise is not None else {}),
             "test_images": len(target),
-            **{f"test_{key}": value for key, value in means.items()},
+            **{
+                key if key.startswith("val_") else f"test_{key}": value
+                for key, value in means.items()
+            },
             **facts,
             "wall_seconds": result.facts["wall_seconds"],
         },
