@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: help env repro studies test lint smoke check-fresh pr-report bench clean-env
+.PHONY: help env repro studies test test-all lint smoke check-fresh pr-report bench clean-env
 
 BASE ?= main
 # Stage commands say `python`: make it the environment's.
@@ -19,7 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
-env: $(STAMP)  ## create .venv with aezoo and its pinned dependencies
+# The Vega CLI (vl2svg) that draws DVC's plots for the PR report: exact versions, from the lock.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+env: $(STAMP) $(NODE_STAMP)  ## create .venv (aezoo, pinned) and node_modules (Vega's CLI, npm ci)
 
 repro: $(STAMP)  ## run the zoo's pipeline (dvc.yaml); set AEZOO_MNIST_MIRROR offline
 	$(BIN)/dvc repro dvc.yaml
@@ -27,24 +33,31 @@ repro: $(STAMP)  ## run the zoo's pipeline (dvc.yaml); set AEZOO_MNIST_MIRROR of
 studies: $(STAMP)  ## run the studies (studies/dvc.yaml: seeds, code-size and denoising frontiers)
 	$(BIN)/dvc repro studies/dvc.yaml
 
-test: $(STAMP)  ## run the test suite
+# The fast tier: unit tests and one small end-to-end run. Tests that use real MNIST are marked
+# integration (tests/conftest.py stops the run on an unmarked one); those needing Chromium, browser.
+FAST_TESTS := not (integration or browser or slow) or e2e
+
+test: $(STAMP) $(NODE_STAMP)  ## unit tests and one small end-to-end run (minutes): before each commit
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
+
+test-all: $(STAMP) $(NODE_STAMP)  ## every test: also real MNIST, trained models, Chromium (what CI runs)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff
-	$(BIN)/ruff check src pipeline tests
-	$(BIN)/ruff format --check src pipeline tests
+	$(BIN)/ruff check src pipeline tools benchmarks tests vendor
+	$(BIN)/ruff format --check src pipeline tools benchmarks tests vendor
 
 smoke: $(STAMP)  ## every stage of every variant on a small subset, 1 epoch; workspace untouched
-	$(BIN)/python pipeline/smoke.py
+	$(BIN)/python -m tools.smoke
 
 check-fresh: $(STAMP)  ## fail if dvc.lock and reports/ do not match the code and params
-	$(BIN)/python pipeline/pr_report.py --check-only
+	$(BIN)/python -m tools.freshness
 
-pr-report: $(STAMP)  ## reports/pr-report.md: params, metrics and figures against BASE=main
-	$(BIN)/python pipeline/pr_report.py --base $(BASE) $(if $(RUN_URL),--run-url $(RUN_URL))
+pr-report: $(STAMP) $(NODE_STAMP)  ## reports/pr-report.md (CML posts it): diffs and figures against BASE=main
+	$(BIN)/python -m tools.pr_report --base $(BASE) $(if $(RUN_URL),--run-url $(RUN_URL))
 
 bench: $(STAMP)  ## reports/benchmarks.*: aezoo's trainer vs plain model.fit; ARGS=--variants dense16
-	$(BIN)/python pipeline/bench.py $(ARGS)
+	$(BIN)/python -m benchmarks $(ARGS)
 
 clean-env:  ## delete the environment
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     run_stage(
         args.params,
         lambda params: compare(params, args.variants, args.out, args.corruptions, args.outputs),
+        tensorflow_logs=args.tensorflow_logs,
     )
 
 

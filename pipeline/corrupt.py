@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
             out_path=args.data / f"{args.name}.npz",
             stats_path=args.reports / f"{args.name}.json",
         ),
+        tensorflow_logs=args.tensorflow_logs,
     )
 
 

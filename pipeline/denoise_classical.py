@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     run_stage(
         args.params,
         lambda params: classical_denoising(params, args.std, args.data, args.out, args.workers),
+        tensorflow_logs=args.tensorflow_logs,
     )
 
 

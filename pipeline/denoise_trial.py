@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
         seed = params.training.seed
         run_trial(params, name, spec, seed, args.data, args.out, bounds=False, noise=noise)
 
-    run_stage(args.params, work)
+    run_stage(args.params, work, tensorflow_logs=args.tensorflow_logs)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--out", type=Path, default=Path("data/raw"), help="output directory")
     args = parser.parse_args(argv)
-    run_stage(args.params, lambda params: stages.fetch(params, args.out))
+    run_stage(
+        args.params,
+        lambda params: stages.fetch(params, args.out),
+        tensorflow_logs=args.tensorflow_logs,
+    )
 
 
 if __name__ == "__main__":

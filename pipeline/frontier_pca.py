@@ -11,7 +11,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=Path("data/studies/frontier/pca.npz"))
     args = parser.parse_args(argv)
-    run_stage(args.params, lambda params: pca_frontier(params, args.data, args.out))
+    run_stage(
+        args.params,
+        lambda params: pca_frontier(params, args.data, args.out),
+        tensorflow_logs=args.tensorflow_logs,
+    )
 
 
 if __name__ == "__main__":

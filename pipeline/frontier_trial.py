@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
         name = f"frontier_{args.model}_{args.code_size}"
         run_trial(params, name, spec, params.training.seed, args.data, args.out, bounds=False)
 
-    run_stage(args.params, work)
+    run_stage(args.params, work, tensorflow_logs=args.tensorflow_logs)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw", type=Path, default=Path("data/raw"), help="fetched files")
     parser.add_argument("--out", type=Path, default=Path("data/prepared/clean.npz"))
     args = parser.parse_args(argv)
-    run_stage(args.params, lambda params: stages.prepare(params, args.raw, args.out))
+    run_stage(
+        args.params,
+        lambda params: stages.prepare(params, args.raw, args.out),
+        tensorflow_logs=args.tensorflow_logs,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
         name = f"{args.variant}_seed{args.seed}"
         run_trial(params, name, spec, args.seed, args.data, args.out, bounds=True)
 
-    run_stage(args.params, work)
+    run_stage(args.params, work, tensorflow_logs=args.tensorflow_logs)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/studies"))
     args = parser.parse_args(argv)
     if args.study == "seeds":
-        run_stage(args.params, lambda params: seeds_report(params, args.trials, args.out))
+        run_stage(
+            args.params,
+            lambda params: seeds_report(params, args.trials, args.out),
+            tensorflow_logs=args.tensorflow_logs,
+        )
     elif args.study == "denoising":
-        run_stage(args.params, lambda params: denoising_report(params, args.trials, args.out))
+        run_stage(
+            args.params,
+            lambda params: denoising_report(params, args.trials, args.out),
+            tensorflow_logs=args.tensorflow_logs,
+        )
     else:
         pca = args.trials / "pca.npz"
-        run_stage(args.params, lambda params: frontier_report(params, args.trials, pca, args.out))
+        run_stage(
+            args.params,
+            lambda params: frontier_report(params, args.trials, pca, args.out),
+            tensorflow_logs=args.tensorflow_logs,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""Shared fixtures: the real MNIST mirror, small real subsets, and params builders."""
+"""Shared fixtures: the real MNIST mirror, small real subsets, and params builders; and the
+guard that keeps every test reaching MNIST out of the fast tier (``make test``).
+
+Tiers (markers in pyproject.toml): ``make test`` runs ``-m "not (integration or browser or
+slow) or e2e"``: the unit tests and one small end-to-end stage chain. ``make test-all`` (and
+``.ci/run``) runs everything.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,21 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# One BLAS thread in the tests and the stages they start. OpenBLAS's threads spin while they
+# wait: with both of 2 cores busy, one 784 x 784 eigh (a PCA fit) took 7 s of CPU instead of
+# 0.15 s. NumPy reads this when it loads, so it is set before any test module imports NumPy
+# (this file imports it only inside functions; tests/test_tiers.py checks it took effect).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+pytest_plugins = ("pytester",)  # tests/test_tiers.py runs the guard below on small projects
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,10 +42,52 @@ def mirror_dir() -> Path | None:
 
 @pytest.fixture(scope="session")
 def mnist_mirror() -> Path:
+    """The MNIST mirror: the only way a test reaches real data (only ``integration`` tests may
+    request it, directly or through the fixtures built on it)."""
     path = mirror_dir()
     if path is None:
         pytest.skip("no MNIST mirror: set AEZOO_MNIST_MIRROR to a directory with the gz files")
     return path
+
+
+# ------------------------------------------------------------------ the tiers' guard
+
+DATA_FIXTURE = "mnist_mirror"
+DATA_MARKER = "integration"
+# What AEZOO_MNIST_MIRROR says in every other test: a mirror that does not exist, so a stage
+# run there that fetches fails at once instead of finding real data (or the network).
+NO_MIRROR = "/nonexistent/aezoo-tests-outside-integration-have-no-mnist"
+
+
+def unmarked_data_tests(items: list[pytest.Item]) -> list[str]:
+    """The tests that request ``mnist_mirror`` (the fixture closure: also through
+    ``prepared_small``, ``small_zoo`` and the like) without the ``integration`` marker."""
+    return [
+        item.nodeid
+        for item in items
+        if DATA_FIXTURE in getattr(item, "fixturenames", ())
+        and item.get_closest_marker(DATA_MARKER) is None
+    ]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stop the run, before any test and before ``-m`` deselects anything, when a test
+    reaches MNIST unmarked: ``make test`` would run it, and the fast tier would grow slow
+    again unnoticed. Checked at collection so that no tier, selection or skip hides it."""
+    if unmarked := unmarked_data_tests(items):
+        raise pytest.UsageError(
+            f"{len(unmarked)} test(s) use real MNIST ({DATA_FIXTURE}, directly or through a "
+            f"fixture built on it) without @pytest.mark.{DATA_MARKER}:\n  " + "\n  ".join(unmarked)
+        )
+
+
+@pytest.fixture(autouse=True)
+def _no_mnist_outside_integration(request: pytest.FixtureRequest, monkeypatch) -> None:
+    """Outside ``integration`` tests, AEZOO_MNIST_MIRROR names no mirror: a test (or a stage
+    it starts) that fetches without the fixture fails rather than quietly using real data."""
+    if request.node.get_closest_marker(DATA_MARKER) is None:
+        monkeypatch.setenv("AEZOO_MNIST_MIRROR", NO_MIRROR)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -166,6 +225,8 @@ def write_params(path: Path, raw: dict) -> Path:
 
 
 def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
+    import numpy as np
+
     return np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8)
 
 

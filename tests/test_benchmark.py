@@ -1,4 +1,4 @@
-"""The benchmark: its pure parts exactly, and one tiny real run end to end."""
+"""The benchmark (benchmarks/): its pure parts exactly, and one tiny real run end to end."""
 
 import json
 
@@ -7,19 +7,14 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from aezoo import benchmark
-from aezoo.benchmark import (
-    BenchmarkError,
-    Setting,
-    cpu_facts,
-    forward_flops_per_sample,
-    parse_settings,
-    render_markdown,
-    stage_scripts,
-    training_flops_per_sample,
-    write_report,
-)
 from aezoo.config import parse_params
+from benchmarks.arms import AezooArm, EpochClock, PlainFitArm, bench_data
+from benchmarks.flops import forward_flops_per_sample, training_flops_per_sample
+from benchmarks.machine import cpu_facts
+from benchmarks.overheads import library_import_seconds, stage_scripts
+from benchmarks.report import HAND_WRITTEN, render_markdown, write_report
+from benchmarks.run import run_benchmark
+from benchmarks.settings import BenchmarkError, Setting, parse_settings
 
 CPUINFO = """processor : 0
 model name : Test CPU
@@ -66,7 +61,7 @@ def test_settings_are_one_per_jit_value_and_bad_values_name_the_flag():
 def test_stage_scripts_are_read_from_dvc_yaml():
     scripts = stage_scripts(ROOT / "dvc.yaml")
     assert {s.name for s in scripts} >= {"fetch.py", "prepare.py", "train.py", "compare.py"}
-    assert "bench.py" not in {s.name for s in scripts}
+    assert all(script.parent.name == "pipeline" for script in scripts)
 
 
 def _arm(arm, samples_per_second, val_loss, **extra):
@@ -138,12 +133,20 @@ def test_report_is_written_as_json_and_a_markdown_table(tmp_path):
     )
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no leftovers
 
+    history = f"{HAND_WRITTEN}\n\n## How the trainer is fast\n\nBy hand.\n"
+    (tmp_path / "benchmarks.md").write_text(markdown + "\n" + history)
+    report["variants"][0]["arms"][0]["train_samples_per_second"] = 4000.0
+    write_report(report, tmp_path)
+    rewritten = (tmp_path / "benchmarks.md").read_text()
+    assert rewritten.startswith(render_markdown(report)) and rewritten.endswith(history)
+    assert rewritten.count(HAND_WRITTEN) == 1
+
 
 @pytest.mark.integration
 def test_a_tiny_benchmark_measures_both_arms(raw_params, prepared_small, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # the entry points are timed from the repository
     params = parse_params(raw_params)
-    report = benchmark.run_benchmark(
+    report = run_benchmark(
         params,
         ["dense16"],
         [Setting(False)],
@@ -173,10 +176,10 @@ def test_a_tiny_benchmark_measures_both_arms(raw_params, prepared_small, tmp_pat
 
 
 def test_library_imports_are_timed_in_a_fresh_interpreter():
-    timings = benchmark.library_import_seconds({"aezoo.io": "a light module"}, repeats=1)
+    timings = library_import_seconds({"aezoo.io": "a light module"}, repeats=1)
     assert set(timings) == {"aezoo.io"} and 0 < timings["aezoo.io"] < 30
     with pytest.raises(BenchmarkError, match=r"import aezoo\.no_such_module failed"):
-        benchmark.library_import_seconds({"aezoo.no_such_module": ""}, repeats=1)
+        library_import_seconds({"aezoo.no_such_module": ""}, repeats=1)
 
 
 def test_dvc_parses_yaml_with_the_c_parser():
@@ -193,16 +196,17 @@ def _dense16_arms(raw_params, prepared, samples: int):
 
     params = parse_params(raw_params)
     spec = params.variant("dense16")
-    clean, inputs = benchmark._bench_data(params, "dense16", prepared, samples)
+    clean, inputs = bench_data(params, "dense16", prepared, samples)
     weights = build("dense16", spec).autoencoder.get_weights()
     arms = (
-        benchmark.AezooArm("dense16", spec, params, Setting(False), clean, inputs, weights),
-        benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights),
-        benchmark.PlainFitArm("dense16", spec, params, clean, inputs, weights, same_order=True),
+        AezooArm("dense16", spec, params, Setting(False), clean, inputs, weights),
+        PlainFitArm("dense16", spec, params, clean, inputs, weights),
+        PlainFitArm("dense16", spec, params, clean, inputs, weights, same_order=True),
     )
     return params, clean, arms
 
 
+@pytest.mark.integration
 def test_the_plain_arm_uses_keras_adam_and_aezoo_its_fused_adam(raw_params, prepared_small):
     from aezoo.models import FusedAdam
 
@@ -210,11 +214,12 @@ def test_the_plain_arm_uses_keras_adam_and_aezoo_its_fused_adam(raw_params, prep
     assert isinstance(aezoo.trainer.optimizer, FusedAdam)
     assert type(plain.model.optimizer) is keras.optimizers.Adam
     for _ in range(2):
-        aezoo.epoch(benchmark.EpochClock())
+        aezoo.epoch(EpochClock())
     assert aezoo.epochs_run == 2  # each benchmark epoch is numbered on, so it reshuffles
     assert int(aezoo.trainer.optimizer.iterations) == 2 * aezoo.trainer.steps_per_epoch
 
 
+@pytest.mark.integration
 def test_the_quality_reference_fits_on_the_trainers_batches_in_its_order(
     raw_params, prepared_small
 ):
@@ -224,9 +229,7 @@ def test_the_quality_reference_fits_on_the_trainers_batches_in_its_order(
 
     raw_params["variants"]["dense16"]["batch_size"] = 32  # 32 steps an epoch: order matters
     params, clean, (aezoo, shuffled, same) = _dense16_arms(raw_params, prepared_small, 1024)
-    losses = [
-        [arm.epoch(benchmark.EpochClock()) for _ in range(2)] for arm in (aezoo, shuffled, same)
-    ]
+    losses = [[arm.epoch(EpochClock()) for _ in range(2)] for arm in (aezoo, shuffled, same)]
 
     order = epoch_order(1024, params.training.seed, 1).numpy()
     np.testing.assert_array_equal(same.x[..., 0], clean["train"].x[order] / np.float32(255))

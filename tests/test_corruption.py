@@ -7,6 +7,8 @@ from aezoo.config import GaussianNoise, RandomMask, SaltAndPepper
 from aezoo.corruption import corrupt_split
 from aezoo.data import load_prepared, to_unit_float
 
+pytestmark = pytest.mark.integration  # every test here corrupts real digits
+
 
 @pytest.fixture(scope="module")
 def test_images(prepared_small):

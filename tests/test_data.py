@@ -46,6 +46,7 @@ def serve(tmp_path):
         server.shutdown()
 
 
+@pytest.mark.integration
 def test_fetch_from_a_mirror_directory_verifies_checksums(
     tmp_path, mnist_mirror, monkeypatch, base_params
 ):
@@ -57,6 +58,7 @@ def test_fetch_from_a_mirror_directory_verifies_checksums(
     assert _leftovers(tmp_path / "raw") == sorted(p.name for p in paths)
 
 
+@pytest.mark.integration
 def test_fetch_over_http_from_a_mirror_url(tmp_path, mnist_mirror, serve, monkeypatch, base_params):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     base = serve(mnist_mirror)
@@ -64,12 +66,14 @@ def test_fetch_over_http_from_a_mirror_url(tmp_path, mnist_mirror, serve, monkey
     assert all(sha256_of(p) == s.sha256 for p, s in zip(paths, MNIST_FILES.values(), strict=True))
 
 
+@pytest.mark.integration
 def test_environment_mirror_overrides_params(tmp_path, mnist_mirror, monkeypatch, base_params):
     monkeypatch.setenv(MIRROR_ENV, str(mnist_mirror))
     paths = fetch_mnist(data_config(base_params, mirror="/nonexistent"), tmp_path / "raw")
     assert len(paths) == 4
 
 
+@pytest.mark.integration
 def test_checksum_mismatch_over_http_leaves_nothing(
     tmp_path, mnist_mirror, serve, monkeypatch, base_params
 ):
@@ -109,6 +113,7 @@ def test_missing_mirror_file_is_named(tmp_path, monkeypatch, base_params):
         )
 
 
+@pytest.mark.integration
 def test_truncated_gzip_is_a_clear_error(tmp_path, mnist_mirror):
     truncated = tmp_path / IMAGES.name
     truncated.write_bytes((mnist_mirror / IMAGES.name).read_bytes()[:50_000])
@@ -139,6 +144,7 @@ def test_short_body_is_a_clear_error(tmp_path):
         read_idx(path, IMAGES)
 
 
+@pytest.mark.integration
 def test_prepare_refuses_a_tampered_raw_file_and_writes_nothing(
     tmp_path, mnist_mirror, base_params
 ):
@@ -164,6 +170,7 @@ def test_prepared_splits_have_the_canonical_shapes_and_mean(full_prepared):
     assert splits["train"].y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
 
 
+@pytest.mark.integration
 def test_prepare_holds_out_the_last_validation_size_images_then_takes_subsets(
     tmp_path, mnist_mirror, base_params
 ):

@@ -41,6 +41,7 @@ def _facts(work, name):
     return json.loads((work / "reports" / name / "evaluate.json").read_text())
 
 
+@pytest.mark.integration
 def test_plain_variant_has_reconstruction_probe_and_pca_baseline(zoo):
     _, work = zoo
     result = _metrics(work, "dense16")
@@ -51,6 +52,7 @@ def test_plain_variant_has_reconstruction_probe_and_pca_baseline(zoo):
     assert _facts(work, "dense16") == {"test_images": 512, "code_size": 16, "pca_components": 16}
 
 
+@pytest.mark.integration
 def test_metrics_hold_only_the_figures_that_judge_the_model_and_facts_the_rest(zoo):
     """metrics.json (a DVC metric) has test figures only; counts and the settings the
     baselines chose are facts, in evaluate.json."""
@@ -80,6 +82,7 @@ def test_metrics_hold_only_the_figures_that_judge_the_model_and_facts_the_rest(z
         assert facts["pca_components"] == pca_components(spec) == min(spec.code_size, 784)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("name", "specific"),
     [
@@ -110,6 +113,7 @@ def test_test_outputs_hold_what_the_figures_show(zoo, name, specific):
         assert arrays["interpolation"].shape == (len(pairs), steps, 28, 28) and len(pairs) == 4
 
 
+@pytest.mark.integration
 def test_denoiser_reports_input_quality_gain_and_classical_baselines(zoo):
     _, work = zoo
     result = _metrics(work, "conv_denoise")
@@ -130,6 +134,7 @@ def test_denoiser_reports_input_quality_gain_and_classical_baselines(zoo):
     assert baselines["pca_denoise"]["probe_accuracy"] > 0.3
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["vae", "conv_vae"])
 def test_iwae_bound_is_at_least_as_tight_as_the_elbo(zoo, name):
     _, work = zoo
@@ -143,6 +148,7 @@ def test_iwae_bound_is_at_least_as_tight_as_the_elbo(zoo, name):
     assert more["iwae_nll"] <= more["neg_elbo"]
 
 
+@pytest.mark.integration
 def test_vae_bounds_encode_the_inputs_and_score_the_targets(zoo):
     """A denoising VAE's bound: q(z | corrupted input) proposes codes, and the clean target is
     scored; still a bound on the clean image's NLL."""
@@ -166,6 +172,7 @@ def test_vae_bounds_encode_the_inputs_and_score_the_targets(zoo):
     assert noisy_to_noisy["neg_elbo"] > noisy_to_clean["neg_elbo"] + 100
 
 
+@pytest.mark.integration
 def test_a_two_d_vae_decodes_its_manifold_and_interpolations(zoo):
     params, work = zoo
     for name in ("vae2d", "conv_vae"):
@@ -179,6 +186,7 @@ def test_a_two_d_vae_decodes_its_manifold_and_interpolations(zoo):
             assert archive["manifold"].min() >= 0 and archive["manifold"].max() <= 1  # sigmoid
 
 
+@pytest.mark.integration
 def test_missing_model_is_named(tmp_path, prepared_small, raw_params):
     from aezoo.errors import DataError
 

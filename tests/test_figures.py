@@ -90,6 +90,7 @@ def test_required_arrays_follow_the_code_size_and_objective():
     )
 
 
+@pytest.mark.integration
 def test_the_evaluate_stage_writes_every_array_the_figures_read(small_zoo):
     params, work = small_zoo
     for name, spec in params.variants.items():
@@ -98,6 +99,7 @@ def test_the_evaluate_stage_writes_every_array_the_figures_read(small_zoo):
         assert not missing, f"{name}: the evaluate stage wrote no {sorted(missing)}"
 
 
+@pytest.mark.integration
 def test_the_render_stage_writes_exactly_the_registrys_files(rendered_zoo):
     params, work = rendered_zoo
     for name, spec in params.variants.items():

@@ -125,6 +125,31 @@ def test_library_has_no_import_cycle() -> None:
     assert cycle is None, "import cycle in the library: " + " -> ".join(cycle or [])
 
 
+DEVELOPER_TOOLING = ("tools", "benchmarks")  # at the repository root, not installed
+
+
+def test_library_does_not_import_the_developer_tooling() -> None:
+    """tools/ and benchmarks/ import the library, never the reverse: a user's install of
+    aezoo has neither, and the library must work without them."""
+    offending = []
+    for name, path in module_files().items():
+        for node in runtime_imports(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                continue  # relative: inside the library
+            imported = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            offending += [
+                f"{name}: {module}"
+                for module in imported
+                if module.split(".")[0] in DEVELOPER_TOOLING
+            ]
+    assert (ROOT / "tools").is_dir() and (ROOT / "benchmarks").is_dir()
+    assert not offending, f"the library imports developer tooling: {offending}"
+
+
 def write_package(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)

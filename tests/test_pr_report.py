@@ -1,4 +1,4 @@
-"""CI tooling: the PR report, the freshness check, the smoke run and the workflow files.
+"""The developer tools (tools/): the PR report, the freshness gate, the smoke run, workflows.
 
 The integration tests build a throwaway git repository from the project's files with a
 reduced params.yaml (two variants, the smoke subsets, one epoch) and run the real dvc.yaml
@@ -7,6 +7,8 @@ in it twice: a baseline committed on main, then a branch that changes one varian
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,18 +19,31 @@ import pytest
 import yaml
 from conftest import ROOT, copy_project, project_environment, write_params
 
-from aezoo.ci import (
+from aezoo.config import load_params
+from tools.freshness import FIX_STALE, Freshness, classify_status
+from tools.pr_report import (
+    COMMENT_LIMIT,
+    Diff,
+    Revisions,
+    changed_variants,
+    reconstructions_plot,
+    report_markdown,
+    shorten_table,
+)
+from tools.smoke import (
+    LANE_STARTED,
     SMOKE_OVERRIDES,
-    classify_status,
+    forward_lane_output,
     lane_targets,
     non_finite,
     smoke_problems,
 )
-from aezoo.config import load_params
+from tools.vega import NODE_BIN, vega_lite_png
 
 VARIANTS = ("dense16", "deep2d")  # two small clean-input variants; dense16 changes on the PR
 CORRUPTIONS = ("gauss05",)  # one corruption keeps every stage kind in the pipeline
-FIX = "run `dvc repro` and commit dvc.lock and reports/"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -45,8 +60,9 @@ def dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-def script(name: str, *args: str) -> list[str]:
-    return [sys.executable, f"pipeline/{name}", *args]
+def tool(module: str, *args: str) -> list[str]:
+    """A tool's command line, as make runs it (``python -m tools.<module>``)."""
+    return [sys.executable, "-m", f"tools.{module}", *args]
 
 
 def reduced_params(raw: dict) -> dict:
@@ -59,6 +75,15 @@ def reduced_params(raw: dict) -> dict:
     return raw
 
 
+def image_links(report: str, relative_to: Path) -> dict[str, Path]:
+    """The report's images by alt text, as paths (CML uploads them, relative to the report)."""
+    return {alt: relative_to / link for alt, link in IMAGE_LINK.findall(report)}
+
+
+def is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == PNG_MAGIC
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("project")
@@ -66,7 +91,10 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def env(mnist_mirror, workdir) -> dict[str, str]:
-    return project_environment(mnist_mirror, workdir)
+    """The copy's environment, with this checkout's Vega CLI (node_modules is not copied)."""
+    variables = project_environment(mnist_mirror, workdir)
+    variables["PATH"] = os.pathsep.join([str(NODE_BIN), variables["PATH"]])
+    return variables
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +126,7 @@ def report_rows(report: str, section: str) -> list[str]:
 
 @pytest.mark.integration
 def test_pr_report_shows_the_changed_param_and_that_variants_deltas_only(repo, env):
-    ok(script("pr_report.py", "--base", "main"), repo, env)
+    ok(tool("pr_report", "--base", "main"), repo, env)
     report = (repo / "reports/pr-report.md").read_text()
 
     params = report_rows(report, "Params")[1:]
@@ -119,14 +147,44 @@ def test_pr_report_shows_the_changed_param_and_that_variants_deltas_only(repo, e
     mse = (old["reconstruction"]["mse"], new["reconstruction"]["mse"])
     assert [float(cell) for cell in cells[2:4]] == pytest.approx(mse, abs=1e-5)  # 5 decimals
     assert any("| baselines.pca.mse " in row for row in metrics)  # PCA follows the code size
-
     assert "**Changed variants:** `dense16`\n" in report
-    assert (repo / "reports/pr-report/dense16-loss.png").stat().st_size > 1000
-    assert not (repo / "reports/pr-report/deep2d-loss.png").exists()
-    assert (repo / "reports/pr-report/plots/index.html").is_file()
-    assert "pr-report/dense16-reconstructions-head.png" in report
-    comment = (repo / "reports/pr-report/comment.md").read_text()
-    assert "variants.dense16.code_size" in comment and "![" not in comment
+
+
+@pytest.mark.integration
+def test_a_changed_variants_report_shows_its_loss_curves_and_both_grids(repo, env):
+    """The images CML uploads: DVC's loss chart drawn as a PNG, and the grid at each side
+    exactly as committed there (``dvc plots diff`` of the image plots)."""
+    ok(tool("pr_report", "--base", "main"), repo, env)
+    report = (repo / "reports/pr-report.md").read_text()
+    images = image_links(report, repo / "reports")
+    assert set(images) == {
+        "dense16: loss per epoch, base and head",
+        "dense16 reconstructions at base",
+        "dense16 reconstructions at head",
+    }, report  # deep2d did not change: no figures
+    assert all(path.is_file() and is_png(path) for path in images.values()), images
+    assert images["dense16: loss per epoch, base and head"].stat().st_size > 5000
+
+    grid = reconstructions_plot("dense16")
+    committed = subprocess.run(
+        ["git", "show", f"main:{grid}"], cwd=repo, capture_output=True, check=True
+    ).stdout
+    assert images["dense16 reconstructions at base"].read_bytes() == committed
+    head = images["dense16 reconstructions at head"].read_bytes()
+    assert head == (repo / grid).read_bytes() and head != committed  # retrained: it changed
+    main = ok(["git", "rev-parse", "--short", "main"], repo, env).strip()
+    assert f"| base `{main}` | head `" in report
+
+
+@pytest.mark.integration
+def test_an_unchanged_branch_says_so_in_words(repo, env):
+    ok(tool("pr_report", "--base", "pr"), repo, env)
+    report = (repo / "reports/pr-report.md").read_text()
+    assert "## Params\n\nNo params changed.\n" in report
+    assert "## Metrics\n\nNo metrics changed.\n" in report
+    assert "**Changed variants:** none" in report and "No variant changed" in report
+    assert not report_rows(report, "Params") and not report_rows(report, "Metrics")
+    assert not list((repo / "reports/pr-report").iterdir())  # the earlier report's images
 
 
 @pytest.mark.integration
@@ -134,7 +192,7 @@ def test_a_fresh_clone_without_cache_or_data_is_not_stale(repo, env, tmp_path):
     clone = tmp_path / "clone"
     ok(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
     assert not (clone / "data").exists()
-    assert "fresh:" in ok(script("pr_report.py", "--check-only"), clone, env)
+    assert "fresh:" in ok(tool("freshness"), clone, env)
 
 
 @pytest.mark.integration
@@ -145,14 +203,14 @@ def test_a_params_change_without_a_rerun_is_stale_and_says_what_to_run(repo, env
     raw["variants"]["deep2d"]["batch_size"] = 64
     write_params(params, raw)
     try:
-        check = run(script("pr_report.py", "--check-only"), repo, env)
-        report = run(script("pr_report.py", "--base", "main"), repo, env)
+        check = run(tool("freshness"), repo, env)
+        report = run(tool("pr_report", "--base", "main"), repo, env)
     finally:
         params.write_text(original)
     for result in (check, report):
         assert result.returncode == 1
         assert "train@deep2d: param variants.deep2d modified" in result.stderr
-        assert FIX in result.stderr and "Traceback" not in result.stderr
+        assert FIX_STALE in result.stderr and "Traceback" not in result.stderr
         assert "dense16" not in result.stderr
     assert "**Stale results:**" in (repo / "reports/pr-report.md").read_text()
 
@@ -162,7 +220,7 @@ def test_smoke_runs_every_stage_in_a_temporary_copy(repo, env):
     """The same profile as the repo's params: unchanged stages come from DVC's run-cache."""
     tracked = ["dvc.lock", "reports/variants/dense16/train.json"]
     before = {name: (repo / name).read_bytes() for name in tracked}
-    output = ok(script("smoke.py"), repo, env)
+    output = ok(tool("smoke"), repo, env)
     assert "dense16: " in output and "deep2d: " in output and "smoke run ok" in output
     assert {name: (repo / name).read_bytes() for name in tracked} == before
     assert ok(["git", "status", "--porcelain", "--untracked-files=no"], repo, env) == ""
@@ -171,6 +229,86 @@ def test_smoke_runs_every_stage_in_a_temporary_copy(repo, env):
 
 
 # ------------------------------------------------------------------ no pipeline runs
+
+REVISIONS = Revisions(base="main", base_sha="abc1234", head_sha="def5678", dirty=False)
+PARAMS_TABLE = "| Path | Param | abc1234 | workspace |\n|---|---|---|---|\n| p | k | 1 | 2 |"
+
+
+def test_empty_diffs_say_so_in_words_not_a_header_only_table():
+    """``dvc params diff --md`` with nothing changed prints a header and no rows: the report
+    decides from DVC's JSON and says it in words."""
+    empty = Diff(changes={}, table="")
+    report = report_markdown(REVISIONS, Freshness([], []), empty, empty, [], [])
+    assert "## Params\n\nNo params changed.\n" in report
+    assert "## Metrics\n\nNo metrics changed.\n" in report
+    assert "|" not in report and "No variant changed" in report
+    changed = Diff(changes={"params.yaml": {"k": {"old": 1, "new": 2}}}, table=PARAMS_TABLE)
+    report = report_markdown(REVISIONS, Freshness([], []), changed, empty, [], [], "https://ci/1")
+    assert f"## Params\n\n{PARAMS_TABLE}\n" in report and "No metrics changed." in report
+    assert report.endswith("Made by [this workflow run](https://ci/1).\n")
+
+
+def test_changed_variants_come_from_their_params_and_metrics_files():
+    params = {"params.yaml": {"variants.vae.epochs": {}, "training.seed": {}}}
+    metrics = {"reports/variants/conv/metrics.json": {}, "reports/corruptions/mask.json": {}}
+    names = ["conv", "dense16", "vae"]
+    assert changed_variants(params, metrics, names) == ["conv", "vae"]
+    gone = {"reports/variants/old/metrics.json": {}}  # removed from params.yaml on the branch
+    assert changed_variants({}, gone, names) == ["old"]
+
+
+def test_a_long_table_is_cut_to_whole_rows_and_says_how_many_are_left_out():
+    table = "| a | b |\n|---|---|\n" + "\n".join(f"| {n} | {n} |" for n in range(100))
+    cut = shorten_table(table, 200, "left out.")
+    kept = cut.split("\n\n")[0].splitlines()
+    assert len("\n".join(kept)) <= 200 and kept[:2] == ["| a | b |", "|---|---|"]
+    assert kept[-1] == f"| {len(kept) - 3} | {len(kept) - 3} |"
+    assert cut.endswith(f"_{100 - (len(kept) - 2)} more rows left out._")
+    assert shorten_table(table, 10_000, "left out.") == table
+    assert COMMENT_LIMIT < 65_536  # GitHub's limit for a comment
+
+
+def test_every_variants_reconstruction_grid_is_an_image_plot_of_dvc(tmp_path):
+    """dvc.yaml's top-level plots hold each variant's grid, so a bare `dvc plots diff`
+    (or show) draws it at each revision."""
+    variants = load_params(ROOT / "params.yaml").variants
+    grids = [reconstructions_plot(name) for name in variants]
+    assert yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"] == grids
+    shown = subprocess.run(
+        dvc("plots", "show", "--json", "-o", str(tmp_path)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    images = {
+        plot_id
+        for plot_id, renderings in json.loads(shown)["data"].items()
+        if [rendering["type"] for rendering in renderings] == ["image"]
+    }
+    assert images == set(grids)
+
+
+def test_a_vega_lite_chart_is_drawn_as_a_png_by_vegas_own_cli(tmp_path):
+    """DVC's loss template, filled the way ``dvc plots diff --json`` fills it."""
+    template = json.loads((ROOT / ".dvc/plots/loss.json").read_text())
+    rows = [
+        {"epoch": epoch, "loss": 1 / epoch, "val_loss": 1.1 / epoch, "rev": rev}
+        for rev in ("abc1234", "workspace")
+        for epoch in (1, 2, 3)
+    ]
+    spec = {**template, "data": {"values": rows}, "title": {"text": "dense16"}}
+    spec.update(width=300, height=300)
+    spec["encoding"]["x"].update(field="epoch", title="epoch")
+    png = vega_lite_png(spec, tmp_path / "loss.png", zoom=1.0)
+    assert is_png(png) and png.stat().st_size > 5000
+    width = int.from_bytes(png.read_bytes()[16:20], "big")  # the IHDR chunk
+    assert 300 < width < 600  # the plot, its axes and its legend at zoom 1
+    assert not list(tmp_path.glob(".*"))  # written atomically: no leftovers
+    broken = {**spec, "mark": "no-such-mark"}
+    with pytest.raises(Exception, match="vl2svg"):
+        vega_lite_png(broken, tmp_path / "broken.png")
+    assert not (tmp_path / "broken.png").exists()
 
 
 def test_smoke_lanes_split_the_zoo_without_sharing_a_corrupt_stage():
@@ -245,6 +383,42 @@ def test_smoke_problems_name_non_finite_numbers_and_missing_variants():
     assert non_finite({"a": [1.0, float("nan")], "b": {"c": float("inf")}}) == ["a.1", "b.c"]
 
 
+@pytest.mark.parametrize(
+    ("lines", "marked"),
+    [
+        (["setting up", "Reproducing experiment 'smoke-lane1'", "Running stage"], True),
+        (["ERROR: Unable to acquire lock."], False),
+    ],
+)
+def test_a_smoke_lane_counts_as_started_once_dvc_runs_it_or_it_ends(lines, marked, capsys):
+    import threading
+
+    script = "\n".join(f"print({line!r}, flush=True)" for line in lines)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    started = threading.Event()
+    forward_lane_output(process, "[lane 1] ", started)
+    process.wait()
+    assert started.is_set()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"[lane 1] {line}" for line in lines]
+    assert any(LANE_STARTED in line for line in printed) is marked
+
+
+def test_the_library_has_none_of_the_tools_and_pipeline_only_stages():
+    """tools/ and benchmarks/ import aezoo, never the reverse; pipeline/ holds only the
+    scripts that DVC stages run."""
+    assert (
+        not (ROOT / "src/aezoo/ci.py").exists() and not (ROOT / "src/aezoo/benchmark.py").exists()
+    )
+    commands = "\n".join(
+        path.read_text()
+        for path in (ROOT / "dvc.yaml", ROOT / "studies/dvc.yaml")
+        if path.is_file()
+    )
+    staged = set(re.findall(r"pipeline/(\w+\.py)", commands))
+    assert {path.name for path in (ROOT / "pipeline").glob("*.py")} == staged
+
+
 # -------------------------------------------------------------------------- workflows
 
 WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
@@ -254,6 +428,12 @@ def schema_checker() -> str | None:
     """check-jsonschema from this interpreter's environment, else from PATH."""
     beside = Path(sys.executable).parent / "check-jsonschema"
     return str(beside) if beside.is_file() else shutil.which("check-jsonschema")
+
+
+def workflow_runs(path: Path) -> list[str]:
+    """The ``run:`` commands of a workflow's steps, in order."""
+    jobs = yaml.safe_load(path.read_text())["jobs"].values()
+    return [step["run"] for job in jobs for step in job["steps"] if "run" in step]
 
 
 def test_workflows_are_valid_github_actions():
@@ -272,34 +452,21 @@ def test_workflows_are_valid_github_actions():
 def test_workflows_run_the_make_targets_that_ci_runs():
     """One code path: the workflows' steps are make targets that the Makefile defines."""
     targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.MULTILINE))
-    commands = {}
-    for path in WORKFLOWS:
-        jobs = yaml.safe_load(path.read_text())["jobs"].values()
-        runs = [step["run"] for job in jobs for step in job["steps"] if "run" in step]
-        commands[path.name] = set(re.findall(r"\bmake ([a-z-]+)", "\n".join(runs)))
-    assert {"env", "lint", "test", "check-fresh", "smoke"} <= commands["ci.yml"]
+    commands = {
+        path.name: set(re.findall(r"\bmake ([a-z-]+)", "\n".join(workflow_runs(path))))
+        for path in WORKFLOWS
+    }
+    assert {"env", "lint", "test-all", "check-fresh", "smoke"} <= commands["ci.yml"]
     assert {"env", "pr-report"} <= commands["pr-report.yml"]
     assert set().union(*commands.values()) <= targets
 
 
-@pytest.mark.parametrize(
-    ("lines", "marked"),
-    [
-        (["setting up", "Reproducing experiment 'smoke-lane1'", "Running stage"], True),
-        (["ERROR: Unable to acquire lock."], False),
-    ],
-)
-def test_a_smoke_lane_counts_as_started_once_dvc_runs_it_or_it_ends(lines, marked, capsys):
-    import threading
-
-    from aezoo import ci
-
-    script = "\n".join(f"print({line!r}, flush=True)" for line in lines)
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    started = threading.Event()
-    ci._prefix_lines(process, "[lane 1] ", started)
-    process.wait()
-    assert started.is_set()
-    printed = capsys.readouterr().out.splitlines()
-    assert printed == [f"[lane 1] {line}" for line in lines]
-    assert any(ci.LANE_STARTED in line for line in printed) is marked
+def test_the_pr_workflow_posts_the_report_with_a_pinned_cml():
+    """CML posts reports/pr-report.md and uploads its images (``--publish``), editing its
+    own earlier comment (``comment update``); its version is exact, as npm ci's are."""
+    runs = workflow_runs(ROOT / ".github/workflows/pr-report.yml")
+    [comment] = [command for command in runs if "cml" in command]
+    assert re.search(r"@dvcorg/cml@\d+\.\d+\.\d+ comment update\b", comment), comment
+    assert "--publish" in comment and comment.rstrip().endswith("reports/pr-report.md")
+    package = json.loads((ROOT / "package.json").read_text())
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in package["dependencies"].values())

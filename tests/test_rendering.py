@@ -46,6 +46,7 @@ def expected_figures(params, name: str) -> list[str]:
     return [figure.file for figure in figures_for(params.variant(name))]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", EPOCHS)
 def test_every_figure_is_written_and_decodes(zoo, name):
     params, work = zoo
@@ -59,6 +60,7 @@ def test_every_figure_is_written_and_decodes(zoo, name):
         assert (figures_of(work, name) / file).stat().st_size < 400_000, file  # git-friendly
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["vae2d", "conv_vae"])
 def test_vae_figures_include_samples_interpolation_and_manifold(zoo, name):
     params, work = zoo
@@ -71,6 +73,7 @@ def test_vae_figures_include_samples_interpolation_and_manifold(zoo, name):
         assert image.width >= params.render.manifold_side * IMAGE_SIDE
 
 
+@pytest.mark.integration
 def test_denoiser_grid_has_a_row_of_corrupted_inputs(zoo):
     _, work = zoo
     with Image.open(figures_of(work, "dense16") / "reconstructions.png") as plain:
@@ -94,6 +97,7 @@ def test_triplet_grid_keeps_each_digit_with_its_input_and_reconstruction():
             np.testing.assert_array_equal(grid[row, 3 * column + part], images[part][index])
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", EPOCHS)
 def test_progress_gif_has_one_captioned_frame_per_epoch(zoo, name):
     params, work = zoo
@@ -123,6 +127,7 @@ def test_progress_gif_has_one_captioned_frame_per_epoch(zoo, name):
         assert (first[: rendering.GIF_HEADER] != last[: rendering.GIF_HEADER]).any()
 
 
+@pytest.mark.integration
 def test_render_is_deterministic(zoo, tmp_path):
     params, work = zoo
     again = tmp_path / "dense16"
@@ -133,6 +138,7 @@ def test_render_is_deterministic(zoo, tmp_path):
         assert (again / "figures" / path.name).read_bytes() == path.read_bytes(), path.name
 
 
+@pytest.mark.integration
 def test_missing_progress_is_named_and_keeps_old_figures(zoo, tmp_path):
     params, work = zoo
     models = tmp_path / "models"
@@ -148,6 +154,7 @@ def test_missing_progress_is_named_and_keeps_old_figures(zoo, tmp_path):
     assert sorted(path.name for path in (report / "figures").iterdir()) == before
 
 
+@pytest.mark.integration
 def test_missing_test_outputs_are_named_with_the_stage_to_run(zoo, tmp_path):
     params, work = zoo
     report = tmp_path / "report"
@@ -162,6 +169,7 @@ def test_missing_test_outputs_are_named_with_the_stage_to_run(zoo, tmp_path):
         render_variant(params, "conv_denoise", work, report, arrays_file)
 
 
+@pytest.mark.integration
 def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
     """The render stage only draws: its process stays light (no TensorFlow start-up)."""
     params, work = zoo
@@ -187,6 +195,7 @@ def test_render_imports_neither_tensorflow_nor_scikit_learn(zoo, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_missing_history_fails_cleanly_from_the_command_line(zoo, tmp_path):
     params, work = zoo
     config = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))

@@ -1,11 +1,14 @@
 """The compare stage on hand-written evaluate outputs: the table, PCA's wins and ties with
-their intervals, one offline page."""
+their intervals, one offline page that links its figures; and the offline template of
+``dvc plots`` (vendor/vega). In a browser: tests/test_browser.py."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -14,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from configobj import ConfigObj
 from conftest import ROOT
 from PIL import Image
 
 from aezoo.config import Params, load_params, parse_params
 from aezoo.errors import DataError
 from aezoo.io import write_arrays
-from aezoo.reporting import frame_of, pca_table, pca_wins, variant_row
+from aezoo.reporting import frame_of, linked_image, pca_table, pca_wins, variant_row
 from aezoo.stages import PER_IMAGE
 from aezoo.stages.compare import compare
 
-CHROMIUM = Path("/usr/bin/chromium")
 IMAGES = 10_000  # test images, as evaluate.json says
 RESAMPLES = 200  # bootstrap resamples per interval: enough for the tests, and fast
 VOID_ELEMENTS = {"meta", "img", "br", "hr", "link", "input", "source", "wbr", "area", "col"}
@@ -504,10 +507,10 @@ def parse_page(path: Path) -> PageParser:
     return parser
 
 
-def test_index_html_is_one_self_contained_page(report):
+def test_index_html_is_one_page_that_links_its_figures(report):
     text = (report / "index.html").read_text(encoding="utf-8")
     assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
-    assert "http://" not in text and "https://" not in text
+    assert "http://" not in text and "https://" not in text and "data:" not in text
     page = parse_page(report / "index.html")
     assert page.errors == [] and page.stack == []
     names = [tag for tag, _ in page.tags]
@@ -515,9 +518,14 @@ def test_index_html_is_one_self_contained_page(report):
     assert names.count("title") == 1 and names.count("h1") == 1
     images = [attrs for tag, attrs in page.tags if tag == "img"]
     assert len(images) == 3 + 4 * 4  # the charts and every variant's four figures
-    for attrs in images:
-        assert re.match(r"data:image/(png|gif);base64,[A-Za-z0-9+/=]+$", attrs["src"])
+    for attrs in images:  # relative paths to the files beside the page, with their sizes
+        assert re.match(r"(figures|variants/[a-z0-9_]+/figures)/[a-z_]+\.(png|gif)$", attrs["src"])
+        with Image.open(report / attrs["src"]) as image:
+            assert (attrs["width"], attrs["height"]) == (str(image.width), str(image.height))
         assert attrs["alt"].strip()
+    sources = [attrs["src"] for attrs in images]
+    assert len(set(sources)) == len(sources)
+    assert "variants/conv/figures/progress.gif" in sources
     for tag, attrs in page.tags:  # links stay inside the page
         assert not attrs.get("href") or attrs["href"].startswith("#"), (tag, attrs)
     ids = [attrs["id"] for _, attrs in page.tags if "id" in attrs]
@@ -525,6 +533,21 @@ def test_index_html_is_one_self_contained_page(report):
     assert "PCA test MSE 0.0210 &lt; autoencoder 0.0245 (difference +0.0035 [" in text
     assert "<h2>Autoencoders against PCA</h2>" in text
     assert "<strong>dense16</strong> (reconstruction, code 16)" in text
+
+
+def test_index_html_links_figures_wherever_it_is_written(report, tmp_path):
+    """Relative to the page's own directory, with odd file names escaped."""
+    odd = tmp_path / "elsewhere" / "a figure #1.png"
+    odd.parent.mkdir()
+    shutil.copy2(report / "variants" / "conv" / "figures" / "loss.png", odd)
+    page_dir = tmp_path / "site" / "report"
+    assert linked_image(odd, page_dir, "x").startswith(
+        '<img src="../../elsewhere/a%20figure%20%231.png" width="60" height="40"'
+    )
+    with pytest.raises(DataError, match=r"missing\.png: cannot read the figure"):
+        linked_image(tmp_path / "missing.png", page_dir, "x")
+    with pytest.raises(DataError, match=r"notes\.txt: not a figure the page shows"):
+        linked_image(tmp_path / "notes.txt", page_dir, "x")
 
 
 def test_missing_metrics_is_named(tmp_path, base_params):
@@ -607,61 +630,31 @@ def test_empty_variants_directory_fails_cleanly_from_the_command_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-# ---------------------------------------------------------------- in a browser
+# ------------------------------------------------------- dvc plots' offline page
 
-COUNT_IMAGES = """<script>
-window.addEventListener("load", () => {
-  const images = Array.from(document.images);
-  document.body.dataset.imagesTotal = images.length;
-  document.body.dataset.imagesLoaded = images.filter(
-    (image) => image.complete && image.naturalWidth > 0).length;
-});
-</script>
-"""
+VENDOR = ROOT / "vendor" / "vega"
 
 
-def chromium(*args: str, user_dir: Path) -> subprocess.CompletedProcess:
-    """Headless Chromium with no network (every host resolves to nothing)."""
-    command = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={user_dir}",
-        "--virtual-time-budget=5000",
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+def test_dvc_plots_use_the_vendored_template():
+    """``plots.html_template`` (resolved from ``.dvc/``, as DVC does) is the vendored page."""
+    config = ConfigObj(str(ROOT / ".dvc" / "config"))
+    template = Path(config["plots"]["html_template"])
+    assert not template.is_absolute()
+    assert (ROOT / ".dvc" / template).resolve() == VENDOR / "plots.html"
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no browser: {CHROMIUM} is absent")
-def test_page_renders_in_a_browser_with_every_image_loaded(report, tmp_path):
-    page = tmp_path / "index.html"  # a copy with a counter of loaded images
-    text = (report / "index.html").read_text(encoding="utf-8")
-    page.write_text(text.replace("</body>", COUNT_IMAGES + "</body>"), encoding="utf-8")
-    result = chromium("--dump-dom", page.as_uri(), user_dir=tmp_path / "profile")
-    assert result.returncode == 0, result.stderr[-2000:]
-    total = re.search(r'data-images-total="(\d+)"', result.stdout)
-    loaded = re.search(r'data-images-loaded="(\d+)"', result.stdout)
-    assert total and loaded, "the page's load event never fired"
-    assert int(total.group(1)) == result.stdout.count("<img ") == 19
-    assert int(loaded.group(1)) == int(total.group(1))
-
-    screenshot = tmp_path / "page.png"
-    result = chromium(
-        f"--screenshot={screenshot}",
-        "--window-size=1280,1600",
-        page.as_uri(),
-        user_dir=tmp_path / "profile",
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    with Image.open(screenshot) as image:
-        assert image.size == (1280, 1600)
-        colours = image.convert("L").getextrema()
-        assert colours[1] - colours[0] > 100  # not a blank page
+def test_the_plots_template_inlines_the_npm_builds_of_its_manifest():
+    """Each library exactly as npm ships it (the manifest's SHA-256), its licence beside it,
+    nothing loaded from elsewhere, and only the placeholders DVC fills for us: with DVC's
+    ``{scripts}`` the page would load Vega from a CDN again."""
+    page = (VENDOR / "plots.html").read_text(encoding="utf-8")
+    manifest = json.loads((VENDOR / "manifest.json").read_text())
+    inlined = dict(re.findall(r'<script data-package="([^"]+)">\n(.*?)\n</script>', page, re.S))
+    assert set(inlined) == {f"{name}@{entry['version']}" for name, entry in manifest.items()}
+    for name, entry in manifest.items():
+        code = inlined[f"{name}@{entry['version']}"].encode("utf-8")
+        assert hashlib.sha256(code).hexdigest() == entry["sha256"], name
+        assert "Redistribution and use" in (VENDOR / f"LICENSE-{name}").read_text()
+    markup = re.sub(r"<script data-package=.*?</script>", "", page, flags=re.S)
+    assert "<script" not in markup and not re.search(r"<[^>]+(src|href)=", markup)
+    assert "{plot_divs}" in markup and "{refresh_tag}" in markup and "{scripts}" not in markup

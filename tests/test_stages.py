@@ -23,6 +23,7 @@ def run_stage(script, *args, cwd):
     )
 
 
+@pytest.mark.integration
 def test_corrupt_stage_writes_splits_and_statistics(tmp_path, prepared_small, raw_params):
     params = write_params(tmp_path / "params.yaml", raw_params)
     data = tmp_path / "prepared"
@@ -125,3 +126,23 @@ def test_loading_a_missing_model_names_the_file_and_the_stage(tmp_path):
 
     with pytest.raises(DataError, match=r"none/encoder\.keras: no such file \(run the train"):
         load_models(tmp_path / "none", ("encoder",))
+
+
+def test_a_denoisers_summary_line_shows_the_denoising_baselines_not_clean_pca() -> None:
+    from aezoo.stages.evaluate import summary_line
+
+    scores = {"mse": 0.01, "bce": 0.1, "psnr_db": 20.0, "ssim": 0.8}
+    result = {
+        "reconstruction": scores,
+        "corrupted_input": {**scores, "psnr_db": 9.38},
+        "baselines": {
+            "pca": {**scores, "mse": 0.0},
+            "pca_denoise": {**scores, "psnr_db": 14.48},
+            "median_filter": {**scores, "psnr_db": 14.19},
+        },
+    }
+    line = summary_line("den", True, result, 128)
+    assert "noisy input 9.38" in line and "pca_denoise(128) 14.48" in line
+    assert "median_filter 14.19" in line and "MSE 0.0000" not in line
+    plain = summary_line("ae", False, result, 16)
+    assert plain.endswith("pca(16) MSE 0.0000") and "median" not in plain

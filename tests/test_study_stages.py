@@ -129,6 +129,7 @@ def test_vae_trial_with_bounds_scores_elbo_and_iwae(tmp_path, small_params, prep
 # ---------------------------------------------------------------------------- PCA
 
 
+@pytest.mark.integration
 def test_pca_frontier_matches_pca_fit_at_each_size(tmp_path, base_params, prepared_small):
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits

@@ -8,7 +8,6 @@ processes at once both land, and that the logged model serves the same reconstru
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -28,19 +27,9 @@ from aezoo.figures import figures_for
 from aezoo.io import read_history, read_json
 from aezoo.stages.loading import load_models
 from aezoo.stages.track import track
+from tools import check_tracking
 
 EXPERIMENT = "aezoo"
-
-
-def load_pipeline_script(name: str):
-    """A script of pipeline/ as a module (pipeline/ is no package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "pipeline" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-check_tracking = load_pipeline_script("check_tracking")
 
 
 def tracked_params(params: Params, **tracking_settings) -> Params:
@@ -125,6 +114,7 @@ def track_command(name: str, params_file: Path, work: Path) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("server", ["closed port", "silent listener"])
 def test_an_unreachable_server_fails_the_track_stage_fast_naming_the_uri(
     server, tmp_path, rendered_zoo
@@ -157,6 +147,7 @@ def test_an_unreachable_server_fails_the_track_stage_fast_naming_the_uri(
     assert elapsed < 45, f"took {elapsed:.0f}s"
 
 
+@pytest.mark.integration
 def test_with_tracking_off_nothing_is_logged_and_mlflow_is_not_imported(tmp_path, small_zoo):
     params, work = small_zoo
     assert not params.tracking.enabled
@@ -209,6 +200,7 @@ def tracked(rendered_zoo, tmp_path_factory):
             os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
+@pytest.mark.integration
 def test_one_finished_run_per_variant_named_after_it_with_mlflows_own_tags(tracked):
     params, _, uri = tracked
     client = client_of(uri)
@@ -226,6 +218,7 @@ def test_one_finished_run_per_variant_named_after_it_with_mlflows_own_tags(track
         assert len(tags[tracking.MIRROR_TAG]) == 64
 
 
+@pytest.mark.integration
 def test_constants_are_params_and_the_only_curves_are_the_epoch_metrics(tracked):
     params, work, uri = tracked
     client = client_of(uri)
@@ -269,6 +262,7 @@ def test_constants_are_params_and_the_only_curves_are_the_epoch_metrics(tracked)
         assert set(run.data.metrics) == set(test) | curves
 
 
+@pytest.mark.integration
 def test_the_figures_and_a_model_are_logged(tracked):
     params, _, uri = tracked
     client = client_of(uri)
@@ -284,6 +278,7 @@ def test_the_figures_and_a_model_are_logged(tracked):
         assert [model.name for model in models] == [tracking.MODEL_NAME], name
 
 
+@pytest.mark.integration
 def test_check_tracking_finds_every_run_complete_and_names_what_differs(tracked):
     params, _, _ = tracked
     expected = check_tracking.expected_runs(params, list(params.variants))
@@ -304,6 +299,7 @@ def test_check_tracking_finds_every_run_complete_and_names_what_differs(tracked)
         tracking.check(params.tracking, {"nope": (1, [], False)})
 
 
+@pytest.mark.integration
 def test_tracking_the_same_outputs_again_adds_no_run(tracked, capsys):
     params, work, uri = tracked
     client = client_of(uri)
@@ -314,6 +310,7 @@ def test_tracking_the_same_outputs_again_adds_no_run(tracked, capsys):
     assert len(runs_of(client)) == len(params.variants)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["dense16", "vae2d", "conv_vae"])
 def test_the_logged_model_reconstructs_as_the_keras_model(tracked, name):
     """The pyfunc model (an exported SavedModel: no aezoo layers needed) from the run."""
@@ -363,6 +360,7 @@ def champions(names) -> dict[str, str | None]:
     return {name: None if version is None else str(version) for name, version in found.items()}
 
 
+@pytest.mark.integration
 def test_only_a_full_run_is_registered_and_moves_the_champion(rendered_zoo, fresh_store):
     params, work = rendered_zoo
     subset = tracked_params(params)
@@ -401,6 +399,7 @@ def test_only_a_full_run_is_registered_and_moves_the_champion(rendered_zoo, fres
     assert len(client.search_model_versions("name = 'aezoo-dense16'")) == 2
 
 
+@pytest.mark.integration
 def test_check_tracking_accepts_a_registered_champion(rendered_zoo, fresh_store):
     """A full run registered as aezoo-<name>@champion is complete for check_tracking."""
     params, work = rendered_zoo
@@ -412,6 +411,7 @@ def test_check_tracking_accepts_a_registered_champion(rendered_zoo, fresh_store)
     tracking.check(full.tracking, check_tracking.expected_runs(full, ["dense16"]))
 
 
+@pytest.mark.integration
 def test_switching_register_models_on_registers_the_mirrored_full_run(rendered_zoo, fresh_store):
     """tracking.register_models is a param of the track stage: turned on, a rerun of the
     same outputs registers the model, though they are already mirrored."""
@@ -425,6 +425,7 @@ def test_switching_register_models_on_registers_the_mirrored_full_run(rendered_z
     assert champions(["dense16"]) == {"dense16": "1"}
 
 
+@pytest.mark.integration
 def test_a_dvc_experiments_runs_are_found_by_its_name(rendered_zoo, fresh_store, monkeypatch):
     params, work = rendered_zoo
     params = tracked_params(params)
@@ -441,6 +442,7 @@ def test_a_dvc_experiments_runs_are_found_by_its_name(rendered_zoo, fresh_store,
         tracking.check(params.tracking, check_tracking.expected_runs(params, ["dense16"]))
 
 
+@pytest.mark.integration
 def test_an_experiments_runs_are_checked_against_their_own_epochs(
     rendered_zoo, fresh_store, monkeypatch
 ):
@@ -458,6 +460,7 @@ def test_an_experiments_runs_are_checked_against_their_own_epochs(
         tracking.check(workspace.tracking, wrong, dvc_experiment="longer")
 
 
+@pytest.mark.integration
 def test_a_run_stopped_early_by_the_patience_is_complete(rendered_zoo, fresh_store):
     """The small zoo's dense16 ran 2 epochs; tracked with 5 as its epochs, it is a run that
     model selection stopped after 2 of at most 5: its curves have the 2 epochs run."""
@@ -483,6 +486,7 @@ def test_a_run_stopped_early_by_the_patience_is_complete(rendered_zoo, fresh_sto
 # ------------------------------------------------------------------ two at once
 
 
+@pytest.mark.integration
 def test_two_track_processes_at_once_on_a_fresh_store_both_land(rendered_zoo, tmp_path):
     params, work = rendered_zoo
     config = write_params(tmp_path / "params.yaml", tracked_params(params).model_dump(mode="json"))
@@ -512,7 +516,7 @@ def test_two_track_processes_at_once_on_a_fresh_store_both_land(rendered_zoo, tm
         [run] = runs_of(client, name)
         assert run.info.status == "FINISHED"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "pipeline" / "check_tracking.py"), *names,
+        [sys.executable, str(ROOT / "tools" / "check_tracking.py"), *names,
          "--params", str(config)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -520,6 +524,7 @@ def test_two_track_processes_at_once_on_a_fresh_store_both_land(rendered_zoo, tm
     assert "tracking ok: 2 complete runs" in result.stdout
 
 
+@pytest.mark.integration
 def test_an_experiments_full_run_is_a_version_but_not_the_champion(rendered_zoo, fresh_store):
     from mlflow import MlflowClient
 

@@ -43,6 +43,7 @@ def _inputs(params, name, prepared):
     return clean, noisy
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_one_epoch_lowers_the_validation_loss(name, raw_params, prepared_small):
     params = small_params(raw_params, name, epochs=1)
@@ -100,6 +101,7 @@ def test_trainer_batches_pair_each_input_with_its_own_scaled_target(raw_params):
     np.testing.assert_allclose(x, y + 0.5 / 255, atol=1e-4)
 
 
+@pytest.mark.integration
 def test_the_compiled_epoch_trains_like_keras_fit_on_the_same_batches(raw_params, prepared_small):
     """Every batch of each epoch, the partial last one included, trained in order: the same
     weights and losses as Keras's own fit on a tf.data pipeline of the same batches."""
@@ -134,6 +136,7 @@ def test_the_compiled_epoch_trains_like_keras_fit_on_the_same_batches(raw_params
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.integration
 def test_training_is_deterministic(raw_params, prepared_small):
     params = small_params(raw_params, "dense16", epochs=2)
     clean, _ = _inputs(params, "dense16", prepared_small)
@@ -162,6 +165,7 @@ def test_no_gradient_of_the_vae_sums_more_than_two_terms(name, raw_params):
     assert {sum_name: len(t) for sum_name, t in terms.items() if len(t) > 2} == {}
 
 
+@pytest.mark.integration
 def test_fresh_noise_draws_new_noise_each_epoch_and_still_learns(raw_params, prepared_small):
     params = small_params(raw_params, "conv_denoise", epochs=2, fresh_noise=True)
     clean, inputs = _inputs(params, "conv_denoise", prepared_small)
@@ -172,6 +176,7 @@ def test_fresh_noise_draws_new_noise_each_epoch_and_still_learns(raw_params, pre
     assert result.history["val_loss"][1] < result.history["val_loss"][0]
 
 
+@pytest.mark.integration
 def test_nan_loss_stops_with_a_clear_error_and_writes_no_model(
     raw_params, prepared_small, tmp_path
 ):
@@ -183,6 +188,7 @@ def test_nan_loss_stops_with_a_clear_error_and_writes_no_model(
     assert not (tmp_path / "models").exists() and not (tmp_path / "reports").exists()
 
 
+@pytest.mark.integration
 def test_saved_models_reload_safely_with_identical_predictions(
     raw_params, prepared_small, tmp_path
 ):
@@ -208,6 +214,7 @@ np.save({str(tmp_path / "out.npy")!r}, model.predict(x, verbose=0))
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
+@pytest.mark.integration
 def test_the_train_stage_writes_models_progress_history_and_run_facts(
     raw_params, prepared_small, tmp_path
 ):
@@ -284,6 +291,7 @@ def same_weights(first, second) -> bool:
     )
 
 
+@pytest.mark.integration
 def test_with_a_patience_the_best_validation_epoch_is_kept_and_training_stops_after_it(
     raw_params, prepared_small
 ):
@@ -317,6 +325,7 @@ def test_with_a_patience_the_best_validation_epoch_is_kept_and_training_stops_af
     assert same_weights(result.parts.autoencoder, shorter.parts.autoencoder)
 
 
+@pytest.mark.integration
 def test_without_a_patience_every_epoch_runs_and_the_last_is_kept(raw_params, prepared_small):
     """The seeds' setting; a patience longer than the run trains the same epochs but keeps
     the best of them."""
@@ -340,6 +349,7 @@ def test_without_a_patience_every_epoch_runs_and_the_last_is_kept(raw_params, pr
     assert not same_weights(patient.parts.autoencoder, last.parts.autoencoder)
 
 
+@pytest.mark.integration
 def test_model_selection_is_deterministic(raw_params, prepared_small):
     params = selection_params(raw_params, 30, patience=2)
     first, second = train_dense16(params, prepared_small), train_dense16(params, prepared_small)
@@ -354,6 +364,7 @@ def test_model_selection_is_deterministic(raw_params, prepared_small):
     np.testing.assert_array_equal(first.progress_frames, second.progress_frames)
 
 
+@pytest.mark.integration
 def test_the_train_stage_saves_the_kept_model(raw_params, prepared_small, tmp_path):
     """autoencoder.keras is the best epoch's model, and train.json and history.csv agree."""
     import keras

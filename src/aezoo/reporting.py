@@ -4,20 +4,23 @@ pages out.
 ``aezoo.stages.compare`` reads what the train, evaluate, render and corrupt stages wrote and
 writes four things made here: ``metrics.csv`` (one row per variant, every number),
 ``summary.md`` (the readable tables and where PCA wins), the comparison charts and
-``index.html`` (one self-contained page: tables, charts and every variant's figures, images
-embedded, nothing fetched from outside).
+``index.html`` (one page: tables, charts and every variant's figures). The page links its
+images by relative paths to the PNG and GIF files that already lie beside it in ``reports/``
+rather than embedding them: embedded, every run added megabytes of base64 to git's history.
+It loads nothing from the network, so it works offline wherever ``reports/`` is checked out.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -76,7 +79,7 @@ CHARTS = {
     "denoising_psnr.png": "Denoisers: PSNR of the corrupted input, the classical baselines "
     "and the autoencoder",
 }
-MIME = {".png": "image/png", ".gif": "image/gif"}
+IMAGE_SUFFIXES = (".png", ".gif")  # what the render and compare stages write
 MISSING = "—"
 TITLE = "aezoo: the model zoo compared"
 
@@ -520,29 +523,35 @@ ARCHITECTURE_MARKERS = {"dense": "o", "conv": "s", "strided_conv": "D"}
 def mse_vs_code_size_chart(frame: pd.DataFrame) -> Figure:
     """Clean-input variants' test MSE against code size, with PCA at each of those sizes.
 
-    VAEs are hollow markers over the autoencoders' filled ones; variants whose points would
-    overlap (same code size, MSE within 20%) share one label.
+    Each kind of model (architecture x objective) sits a little to one side of its code size,
+    so coincident points stay visible; VAEs are hollow markers. Variants whose points would
+    overlap (same code size, MSE within 20%) share one label, on a white box above the lines.
     """
     clean = frame[frame["input"] == "clean"]
     figure = Figure(figsize=(7.5, 5.0), layout="constrained")
     axes = figure.add_subplot()
     colours = iter(["C0", "C1", "C2", "C3", "C4", "C5"])
-    for (architecture, objective), group in clean.groupby(
-        ["architecture", "objective"], sort=False
-    ):
+    kinds = list(clean.groupby(["architecture", "objective"], sort=False))
+    dodge = {
+        kind: 2 ** ((index - (len(kinds) - 1) / 2) * 0.09) for index, (kind, _) in enumerate(kinds)
+    }
+    for (architecture, objective), group in kinds:
         variational = objective == "variational"
         colour = next(colours)
         axes.scatter(
-            group["code_size"],
+            group["code_size"] * dodge[architecture, objective],
             group["test_mse"],
             marker=ARCHITECTURE_MARKERS.get(architecture, "o"),
-            s=90 if variational else 45,
+            s=70 if variational else 45,
             facecolors="none" if variational else colour,
             edgecolors=colour,
             linewidths=1.6,
             label=f"{architecture} {'VAE' if variational else 'autoencoder'}",
             zorder=4 if variational else 3,
         )
+    pca = clean[["code_size", "pca_mse"]].drop_duplicates("code_size").sort_values("code_size")
+    pca = pca[pca["pca_mse"] > 1e-9]  # PCA with every pixel is lossless: off a log scale
+    pca_sizes, pca_values = list(pca["code_size"]), list(pca["pca_mse"])
     for size, members in clean.groupby("code_size"):
         ordered = members.sort_values("test_mse", ascending=False)
         clusters: list[list[pd.Series]] = []
@@ -553,16 +562,27 @@ def mse_vs_code_size_chart(frame: pd.DataFrame) -> Figure:
                 clusters.append([row])
         for cluster in clusters:
             mse = float(np.exp(np.mean([np.log(row["test_mse"]) for row in cluster])))
+            offsets = [dodge[row["architecture"], row["objective"]] for row in cluster]
+            # Left of the points where the label would run into the next size's PCA point.
+            left = any(
+                next_size / size < 3 and abs(np.log(next_mse / mse)) < np.log(1.4)
+                for next_size, next_mse in zip(pca_sizes, pca_values, strict=True)
+                if next_size > size
+            )
             axes.annotate(
                 ", ".join(row["variant"] for row in cluster),
-                (size, mse),
+                (size * (min(offsets) if left else max(offsets)), mse),
                 textcoords="offset points",
-                xytext=(8, -3),
+                xytext=(-7 if left else 7, 0),
+                ha="right" if left else "left",
+                va="center",
                 fontsize=8,
+                zorder=5,
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
             )
-    pca = clean[["code_size", "pca_mse"]].drop_duplicates("code_size").sort_values("code_size")
-    pca = pca[pca["pca_mse"] > 1e-9]  # PCA with every pixel is lossless: off a log scale
-    axes.plot(pca["code_size"], pca["pca_mse"], "k--x", label="PCA, same number of components")
+    # The line runs under the label boxes, its markers over them: no PCA point is hidden.
+    axes.plot(pca["code_size"], pca["pca_mse"], "k--x", zorder=2, label="PCA, same code size")
+    axes.plot(pca["code_size"], pca["pca_mse"], "kx", zorder=6)
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
     sizes = sorted(clean["code_size"].unique())
@@ -806,35 +826,46 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def embedded_image(path: Path, alt: str) -> str:
-    """An ``<img>`` with the file inside it as a data: URI, with its size and alt text."""
-    mime = MIME.get(path.suffix.lower())
-    if mime is None:
-        raise DataError(f"{path}: cannot embed a {path.suffix} file (expected PNG or GIF)")
-    with Image.open(path) as image:
-        width, height = image.size
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+def relative_url(path: Path, page_dir: Path) -> str:
+    """``path`` as a URL relative to a page in ``page_dir`` (POSIX separators, escaped), so
+    the page finds it from ``file://`` and from any web server alike."""
+    relative = os.path.relpath(path.resolve(), page_dir.resolve())
+    return quote(Path(relative).as_posix())
+
+
+def linked_image(path: Path, page_dir: Path, alt: str) -> str:
+    """An ``<img>`` that refers to ``path`` relative to the page, with its size (read from the
+    file, so a missing or unreadable figure fails here, not in the reader's browser)."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise DataError(f"{path}: not a figure the page shows (expected PNG or GIF)")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the figure ({exc})") from None
     return (
-        f'<img src="data:{mime};base64,{data}" width="{width}" height="{height}" '
-        f'alt="{html.escape(alt)}">'
+        f'<img src="{html.escape(relative_url(path, page_dir))}" width="{width}" '
+        f'height="{height}" alt="{html.escape(alt)}">'
     )
 
 
-def _figure(path: Path, caption: str) -> str:
-    image, text = embedded_image(path, caption), html.escape(caption)
+def _figure(path: Path, page_dir: Path, caption: str) -> str:
+    image, text = linked_image(path, page_dir, caption), html.escape(caption)
     return f"<figure>{image}<figcaption>{text}</figcaption></figure>"
 
 
-def variant_figures(name: str, figure_dir: Path) -> str:
+def variant_figures(name: str, figure_dir: Path, page_dir: Path) -> str:
     """A variant's figures, known ones first in a fixed order, then any others by name."""
     if not figure_dir.is_dir():
         print(f"warning: {figure_dir}: no figures (run render@{name})", file=sys.stderr)
         where = html.escape(str(figure_dir))
         return f'<p class="note">No figures: {where} is missing (run render@{name}).</p>'
-    files = {path.name: path for path in figure_dir.iterdir() if path.suffix.lower() in MIME}
+    files = {
+        path.name: path for path in figure_dir.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES
+    }
     order = [figure.file for figure in FIGURES if figure.file in files]
     order += sorted(set(files) - set(order))
-    items = [_figure(files[file], f"{name}: {caption(file)}") for file in order]
+    items = [_figure(files[file], page_dir, f"{name}: {caption(file)}") for file in order]
     return '<div class="figures">\n' + "\n".join(items) + "\n</div>"
 
 
@@ -857,16 +888,18 @@ def index_html(
     chart_dir: Path,
     charts: list[str],
     variants_dir: Path,
+    page_dir: Path,
 ) -> str:
-    """The whole report as one HTML5 page with every image embedded (works offline)."""
+    """The whole report as one HTML5 page, to be written into ``page_dir``: its images are
+    links relative to there (to ``chart_dir`` and ``variants_dir/<variant>/figures``)."""
     sections = [
         (anchor, title, "\n".join(_html_block(kind, content) for kind, content in blocks))
         for anchor, title, blocks in report_sections(frame, corruptions)
     ]
-    chart_html = "\n".join(_figure(chart_dir / name, CHARTS[name]) for name in charts)
+    chart_html = "\n".join(_figure(chart_dir / name, page_dir, CHARTS[name]) for name in charts)
     sections.append(("charts", "Comparison charts", f'<div class="figures">\n{chart_html}\n</div>'))
     for name in frame["variant"]:
-        figures = variant_figures(name, variants_dir / name / "figures")
+        figures = variant_figures(name, variants_dir / name / "figures", page_dir)
         sections.append((f"variant-{_slug(name)}", f"{name}: figures", figures))
 
     nav = " ".join(f'<a href="#{anchor}">{html.escape(title)}</a>' for anchor, title, _ in sections)

@@ -20,7 +20,9 @@ This module is the only one that imports MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import io
 import math
 import os
 import urllib.error
@@ -242,14 +244,17 @@ def log_variant(config: TrackingConfig, record: VariantRecord) -> str:
         model = record.load_model()
         output = np.asarray(model.predict(record.example, verbose=0))
         registered = f"aezoo-{record.name}" if record.register else None
-        info = mlflow.keras.log_model(
-            model,
-            name=MODEL_NAME,
-            save_exported_model=True,  # serving needs neither aezoo nor its layers
-            signature=infer_signature(record.example, output),
-            registered_model_name=registered,
-            pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
-        )
+        # Keras prints the exported SavedModel's endpoints and captured tensors (~15 lines
+        # of ids); MLflow records the signature, so the log keeps none of it.
+        with contextlib.redirect_stdout(io.StringIO()):
+            info = mlflow.keras.log_model(
+                model,
+                name=MODEL_NAME,
+                save_exported_model=True,  # serving needs neither aezoo nor its layers
+                signature=infer_signature(record.example, output),
+                registered_model_name=registered,
+                pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
+            )
         if registered:
             client, version = MlflowClient(), info.registered_model_version
             if record.champion:

@@ -81,9 +81,11 @@ def compare(
     variants_link = Path(os.path.relpath(variants_dir.resolve(), out_dir.resolve())).as_posix()
     summary = reporting.summary_markdown(frame, corruptions, list(charts), variants_link)
     write_bytes(out_dir / "summary.md", summary.encode())
-    page = reporting.index_html(frame, corruptions, chart_dir, list(charts), variants_dir)
+    page = reporting.index_html(
+        frame, corruptions, chart_dir, list(charts), variants_dir, page_dir=out_dir
+    )
     write_bytes(out_dir / "index.html", page.encode("utf-8"))
     print(
         f"compared {len(frame)} variants: {out_dir / 'metrics.csv'}, {out_dir / 'summary.md'}, "
-        f"{out_dir / 'index.html'} ({len(page) / 1e6:.1f} MB), {len(charts)} charts"
+        f"{out_dir / 'index.html'} ({len(page.encode()) / 1e3:,.0f} kB), {len(charts)} charts"
     )

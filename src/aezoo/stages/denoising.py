@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from aezoo import denoising
 from aezoo.config import Params
 from aezoo.data import load_prepared, to_unit_float
 from aezoo.errors import ConfigError
@@ -33,6 +32,8 @@ def classical_denoising(
     method's chosen setting, every candidate's validation PSNR, seconds per image)."""
     study = params.studies.denoising
     noise = study.noise(std)  # an unknown level fails before any work
+    from aezoo import denoising  # SciPy: imported once the arguments are known to be good
+
     denoising.require_packages()
     clean = load_prepared(data_dir / "clean.npz")
     largest_pca = max(study.pca_components)

@@ -25,10 +25,10 @@ def evaluate(
     ``test_outputs`` (an ``.npz``), what the render stage draws that needs the model and
     the values per test image behind the figures (keys ``per_image.*``: the compare stage's
     intervals)."""
+    spec = params.variant(name)  # an unknown variant fails before TensorFlow is imported
     with heavy_imports():
         from aezoo.evaluation import LoadedModels, evaluate_variant, figure_arrays
 
-    spec = params.variant(name)
     clean = load_prepared(data_dir / "clean.npz")
     inputs = load_inputs(data_dir, spec.input, clean)
     models = LoadedModels(**load_models(model_dir))
@@ -40,10 +40,23 @@ def evaluate(
     )
     write_json(report_dir / "evaluate.json", facts)
     write_json(report_dir / "metrics.json", result)
-    quality = result["reconstruction"]
-    baseline = "pca_denoise" if spec.denoising else "pca"
-    print(
+    print(summary_line(name, spec.denoising, result, facts["pca_components"]))
+
+
+def summary_line(name: str, denoising: bool, result: dict, pca_components: int) -> str:
+    """The evaluate stage's one-line verdict: the model's test figures beside its baselines
+    (a denoiser's: the noisy input and the classical denoisers, by PSNR)."""
+    quality, baselines = result["reconstruction"], result["baselines"]
+    line = (
         f"{name}: test MSE {quality['mse']:.4f}, BCE {quality['bce']:.4f}, "
         f"PSNR {quality['psnr_db']:.2f} dB, SSIM {quality['ssim']:.3f}; "
-        f"{baseline}({facts['pca_components']}) MSE {result['baselines'][baseline]['mse']:.4f}"
     )
+    if not denoising:
+        return line + f"pca({pca_components}) MSE {baselines['pca']['mse']:.4f}"
+    others = ", ".join(
+        f"{method}{f'({pca_components})' if method.startswith('pca') else ''} "
+        f"{scores['psnr_db']:.2f}"
+        for method, scores in baselines.items()
+        if method != "pca"  # the clean-image PCA does not denoise
+    )
+    return line + f"PSNR of the noisy input {result['corrupted_input']['psnr_db']:.2f}, {others} dB"

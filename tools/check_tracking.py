@@ -1,7 +1,8 @@
 """Check the MLflow store: one complete run per variant (params, curves, metrics, figures, model).
 
 Reads the store the track stage logs to (MLFLOW_TRACKING_URI, else mlflow.db at the
-repository root) and exits 1 listing what is missing. Run it after `dvc repro`.
+repository root) and exits 1 listing what is missing. Run it after `dvc repro`:
+``python -m tools.check_tracking`` (a check on the results, not a DVC stage).
 """
 
 from aezoo.cli import run_stage, stage_parser
