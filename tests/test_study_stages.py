@@ -399,12 +399,18 @@ def assert_clean_failure(result: subprocess.CompletedProcess, *expected: str) ->
         assert text in lines[0]
 
 
-def test_frontier_trial_names_an_unknown_model_and_the_known_ones(tmp_path, base_params):
+@pytest.mark.parametrize(
+    ("script", "study", "setting"),
+    [("frontier_trial.py", "frontier", "4"), ("denoise_trial.py", "denoising", "0.5")],
+)
+def test_trials_name_an_unknown_model_and_the_known_ones(
+    tmp_path, base_params, script, study, setting
+):
     out = tmp_path / "trial"
-    result = stage("frontier_trial.py", "nosuchmodel", "4", "--out", str(out))
-    known = ", ".join(base_params["studies"]["frontier"]["models"])
+    result = stage(script, "nosuchmodel", setting, "--out", str(out))
+    known = ", ".join(base_params["studies"][study]["models"])
     assert_clean_failure(
-        result, "studies.frontier.models.nosuchmodel: no such model", f"(known: {known})"
+        result, f"studies.{study}.models.nosuchmodel: no such model", f"(known: {known})"
     )
     assert not out.exists()
 
@@ -758,16 +764,6 @@ def test_study_report_entry_point_writes_the_denoising_study(
         "denoising.png",
     ]
     assert "std 0.25: autoencoder (strided) - BM3D" in result.stdout
-
-
-def test_denoise_trial_names_an_unknown_model_and_the_known_ones(tmp_path, base_params):
-    out = tmp_path / "trial"
-    result = stage("denoise_trial.py", "nosuchmodel", "0.5", "--out", str(out))
-    known = ", ".join(base_params["studies"]["denoising"]["models"])
-    assert_clean_failure(
-        result, "studies.denoising.models.nosuchmodel: no such model", f"(known: {known})"
-    )
-    assert not out.exists()
 
 
 @pytest.mark.parametrize("script", ["denoise_trial.py", "denoise_classical.py"])
