@@ -3,15 +3,17 @@
 import json
 import math
 
+import keras
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from aezoo import metrics
 from aezoo.config import EvaluationConfig, parse_params
-from aezoo.data import Split, load_prepared
+from aezoo.data import Split, load_prepared, to_unit_float
 from aezoo.evaluation import (
     LoadedModels,
+    figure_arrays,
     filter_baselines,
     pca_baseline,
     pca_components,
@@ -21,6 +23,7 @@ from aezoo.evaluation import (
     vae_bounds,
     vae_bounds_per_image,
 )
+from aezoo.stages import load_inputs
 from aezoo.stages.evaluate import evaluate
 from aezoo.stages.loading import load_models
 
@@ -114,6 +117,28 @@ def test_test_outputs_hold_what_the_figures_show(zoo, name, specific):
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("name", ["dense16", "conv_denoise"])
+def test_test_outputs_hold_the_validation_errors_sorted(zoo, name):
+    """The out-of-distribution reference: each validation image's MSE, from what the model
+    is fed and, for a denoiser, from clean images; recomputed here from the saved model."""
+    params, work = zoo
+    spec = params.variant(name)
+    with np.load(work / "test_outputs" / f"{name}.npz") as archive:
+        stored = {key: archive[key] for key in archive.files if key.startswith("validation")}
+    expected = {"validation_mse"} | ({"validation_mse_clean_input"} if spec.denoising else set())
+    assert set(stored) == expected
+    clean = load_prepared(work / "data" / "clean.npz")
+    inputs = load_inputs(work / "data", spec.input, clean)
+    autoencoder = load_models(work / "models" / name, ("autoencoder",))["autoencoder"]
+    target = to_unit_float(clean["val"].x)
+    fed = {"validation_mse": inputs["val"].x, "validation_mse_clean_input": clean["val"].x}
+    for key in stored:
+        output = autoencoder.predict(to_unit_float(fed[key])[..., None], verbose=0)
+        np.testing.assert_allclose(stored[key], np.sort(per_image_mse(target, output)), atol=1e-6)
+        assert len(stored[key]) == len(clean["val"]) and np.all(np.diff(stored[key]) >= 0)
+
+
+@pytest.mark.integration
 def test_denoiser_reports_input_quality_gain_and_classical_baselines(zoo):
     _, work = zoo
     result = _metrics(work, "conv_denoise")
@@ -184,6 +209,30 @@ def test_a_two_d_vae_decodes_its_manifold_and_interpolations(zoo):
             assert archive["code_map_points"].shape == (300, 2)
             assert "code_map_tsne" not in archive.files  # a 2-D code is shown as it is
             assert archive["manifold"].min() >= 0 and archive["manifold"].max() <= 1  # sigmoid
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["vae2d", "conv_vae", "conv_denoise"])
+def test_figure_arrays_trace_no_graph(zoo, name, monkeypatch):
+    """The figures' arrays come from direct model calls: ``model.predict`` traces a graph for
+    each new input shape, and their many small arrays of different sizes made TensorFlow warn
+    of retracing in every VAE's evaluate log."""
+    params, work = zoo
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("figure_arrays called model.predict")
+
+    models = LoadedModels(**load_models(work / "models" / name))
+    spec = params.variant(name)
+    clean = load_prepared(work / "data" / "clean.npz")
+    inputs = load_inputs(work / "data", spec.input, clean)
+    with np.load(work / "test_outputs" / f"{name}.npz") as archive:
+        written = {key: archive[key] for key in archive.files}
+    monkeypatch.setattr(keras.Model, "predict", refuse)
+    arrays = figure_arrays(spec, params, models, clean, inputs)
+    for key in ("grid_outputs", "samples", "manifold", "interpolation", "triplet_outputs"):
+        if key in arrays:
+            np.testing.assert_allclose(arrays[key], written[key], atol=1e-6, err_msg=key)
 
 
 @pytest.mark.integration

@@ -217,12 +217,20 @@ def test_a_params_change_without_a_rerun_is_stale_and_says_what_to_run(repo, env
 
 @pytest.mark.integration
 def test_smoke_runs_every_stage_in_a_temporary_copy(repo, env):
-    """The same profile as the repo's params: unchanged stages come from DVC's run-cache."""
-    tracked = ["dvc.lock", "reports/variants/dense16/train.json"]
-    before = {name: (repo / name).read_bytes() for name in tracked}
-    output = ok(tool("smoke"), repo, env)
+    """A new seed makes the lanes train and evaluate; the final experiment then restores
+    those stages from DVC's run-cache (a stage with a plain ``cache: false`` out would
+    not be saved there, and would train again), and the workspace stays untouched."""
+    kept = ["dvc.lock", "params.yaml", "reports/variants/dense16/metrics.json"]
+    before = {name: (repo / name).read_bytes() for name in kept}
+    output = ok(tool("smoke", "-S", "training.seed=7"), repo, env)
     assert "dense16: " in output and "deep2d: " in output and "smoke run ok" in output
-    assert {name: (repo / name).read_bytes() for name in tracked} == before
+    lanes = [line for line in output.splitlines() if line.startswith("[lane")]
+    final = [line for line in output.splitlines() if not line.startswith("[lane")]
+    for stage in ("train@dense16", "evaluate@deep2d"):
+        assert any(f"Running stage '{stage}'" in line for line in lanes), stage
+        assert any(f"Stage '{stage}' is cached - skipping run" in line for line in final)
+    assert not [line for line in final if re.search(r"Running stage '(train|evaluate)@", line)]
+    assert {name: (repo / name).read_bytes() for name in kept} == before
     assert ok(["git", "status", "--porcelain", "--untracked-files=no"], repo, env) == ""
     experiments = ok(dvc("exp", "list", "--name-only"), repo, env).split()
     assert "smoke" in experiments and not [name for name in experiments if "lane" in name]

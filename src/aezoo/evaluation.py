@@ -83,9 +83,13 @@ def per_image_bce(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
 def codes_of(encoder: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
     """Flattened codes of images (the posterior mean for a VAE)."""
     codes = encoder.predict(as_model_input(images), batch_size=batch_size, verbose=0)
+    return _flat_codes(codes, len(images))
+
+
+def _flat_codes(codes: np.ndarray | list[np.ndarray], count: int) -> np.ndarray:
     if isinstance(codes, list):  # VAE: (mean, log_var, z)
         codes = codes[0]
-    return np.asarray(codes).reshape(len(images), -1)
+    return np.asarray(codes).reshape(count, -1)
 
 
 def probe_correct(train_codes, train_labels, test_codes, test_labels) -> np.ndarray:
@@ -107,16 +111,25 @@ def _probe_subset(split: Split, limit: int | None) -> Split:
 DECODE_FLOATS = 1 << 23  # floats of the widest decoder activation per call (32 MiB)
 
 
-def decode_in_chunks(decoder: keras.Model, codes: np.ndarray) -> np.ndarray:
-    """``decoder(codes)`` in as few calls as keep its widest activation under
+def call_in_chunks(model: keras.Model, inputs: np.ndarray) -> np.ndarray | list[np.ndarray]:
+    """``model(inputs)`` in as few calls as keep its widest activation under
     ``DECODE_FLOATS`` floats: a convolutional decoder's feature maps on 10,000 codes at
-    once would take gigabytes. A dense VAE's decoder takes its 10,000 codes in one call."""
-    widest = max(int(np.prod(layer.output.shape[1:])) for layer in decoder.layers)
+    once would take gigabytes. A dense VAE's decoder takes its 10,000 codes in one call.
+
+    A direct call runs eagerly: unlike ``model.predict`` it traces no graph, so the figures'
+    many small arrays of different sizes cause no retracing (nor TensorFlow's warning)."""
+    widest = max(
+        int(np.prod(output.shape[1:]))
+        for layer in model.layers
+        for output in keras.tree.flatten(layer.output)
+    )
     rows = max(1, DECODE_FLOATS // widest)
     chunks = [
-        np.asarray(decoder(codes[start : start + rows], training=False))
-        for start in range(0, len(codes), rows)
+        keras.tree.map_structure(np.asarray, model(inputs[start : start + rows], training=False))
+        for start in range(0, len(inputs), rows)
     ]
+    if isinstance(chunks[0], (list, tuple)):
+        return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
     return np.concatenate(chunks)
 
 
@@ -160,7 +173,7 @@ def vae_bounds_per_image(
         eps = rng.standard_normal((samples, *mean.shape))
         z = mean + np.exp(0.5 * log_var) * eps  # (k, n, d)
         flat_z = z.reshape(-1, mean.shape[1]).astype(np.float32)
-        probs = decode_in_chunks(models.decoder, flat_z).astype(np.float64)
+        probs = call_in_chunks(models.decoder, flat_z).astype(np.float64)
         probs = np.clip(probs.reshape(samples, len(x), PIXELS), 1e-7, 1 - 1e-7)
         target = x.reshape(1, len(x), PIXELS).astype(np.float64)
         log_px_z = np.sum(target * np.log(probs) + (1 - target) * np.log(1 - probs), axis=2)
@@ -336,6 +349,24 @@ def evaluate_variant(
     return result, facts, per_image
 
 
+def validation_errors(
+    spec: AnyVariant, models: LoadedModels, clean: dict[str, Split], inputs: dict[str, Split]
+) -> dict[str, np.ndarray]:
+    """Each validation image's reconstruction MSE against its clean image, sorted: the
+    reference for flagging an image as unlike the training data (``aezoo``'s
+    out-of-distribution flag takes a quantile of it). ``validation_mse`` is from what the
+    model is fed (corrupted images for a denoiser); a denoiser also gets
+    ``validation_mse_clean_input``, from clean images (``aezoo reconstruct``)."""
+    target = to_unit_float(clean["val"].x)
+    fed = {"validation_mse": inputs["val"].x}
+    if spec.denoising:
+        fed["validation_mse_clean_input"] = clean["val"].x
+    return {
+        key: np.sort(per_image_mse(target, _images(models.autoencoder, as_model_input(images))))
+        for key, images in fed.items()
+    }
+
+
 # ------------------------------------------------------ what the render stage draws
 
 
@@ -369,10 +400,15 @@ def code_map_points(codes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def _images(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+def _images(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
     """A model's image output as ``(n, 28, 28)`` float32."""
-    output = model.predict(inputs, batch_size=batch_size, verbose=0)
+    output = call_in_chunks(model, inputs)
     return np.asarray(output, np.float32).reshape(len(inputs), IMAGE_SIDE, IMAGE_SIDE)
+
+
+def _codes(encoder: keras.Model, images: np.ndarray) -> np.ndarray:
+    """:func:`codes_of` for the figures' few images, without tracing a graph."""
+    return _flat_codes(call_in_chunks(encoder, as_model_input(images)), len(images))
 
 
 def figure_arrays(
@@ -389,22 +425,20 @@ def figure_arrays(
     ``render.code_map_samples`` test inputs, and for a VAE decoded prior samples,
     interpolations between test digits and, for a 2-D code, the latent manifold.
     """
-    config, seed, batch = params.render, params.training.seed, params.evaluation.batch_size
+    config, seed = params.render, params.training.seed
     test, test_inputs = clean["test"], inputs["test"].x
     chosen = progress_digits(test.y, config.grid_digits)
     arrays = {
         "grid_indices": chosen,
-        "grid_outputs": _images(models.autoencoder, as_model_input(test_inputs[chosen]), batch),
+        "grid_outputs": _images(models.autoencoder, as_model_input(test_inputs[chosen])),
     }
     if spec.denoising:
         chosen = progress_digits(test.y, TRIPLET_ROWS * config.grid_digits)
         arrays["triplet_indices"] = chosen
-        arrays["triplet_outputs"] = _images(
-            models.autoencoder, as_model_input(test_inputs[chosen]), batch
-        )
+        arrays["triplet_outputs"] = _images(models.autoencoder, as_model_input(test_inputs[chosen]))
 
     shown = slice(0, config.code_map_samples)
-    codes = codes_of(models.encoder, test_inputs[shown], batch)
+    codes = _codes(models.encoder, test_inputs[shown])
     arrays["code_map_labels"] = test.y[shown]
     arrays["code_width"] = np.int64(codes.shape[1])
     arrays |= code_map_points(codes, seed)
@@ -412,17 +446,15 @@ def figure_arrays(
     if spec.variational:
         side, steps = config.vae_grid_side, config.interpolation_steps
         prior = np.random.default_rng(seed).standard_normal((side * side, spec.code_size))
-        arrays["samples"] = _images(models.decoder, prior.astype(np.float32), batch)
+        arrays["samples"] = _images(models.decoder, prior.astype(np.float32))
 
         first_of_class = {int(test.y[i]): i for i in progress_digits(test.y, 10)}
         pairs = [pair for pair in INTERPOLATION_PAIRS if set(pair) <= set(first_of_class)]
-        ends = codes_of(
-            models.encoder, test_inputs[[first_of_class[d] for p in pairs for d in p]], batch
-        )
+        ends = _codes(models.encoder, test_inputs[[first_of_class[d] for p in pairs for d in p]])
         starts, stops = ends[0::2], ends[1::2]
         fractions = np.linspace(0.0, 1.0, steps)[None, :, None]
         line = starts[:, None] + fractions * (stops - starts)[:, None]  # (pairs, steps, code)
-        morphs = _images(models.decoder, line.reshape(-1, spec.code_size).astype(np.float32), batch)
+        morphs = _images(models.decoder, line.reshape(-1, spec.code_size).astype(np.float32))
         arrays["interpolation"] = morphs.reshape(len(pairs), steps, IMAGE_SIDE, IMAGE_SIDE)
         arrays["interpolation_pairs"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
@@ -430,7 +462,7 @@ def figure_arrays(
             # As keras-io's vae.py: a grid of Gaussian quantiles, z[1] from high (top) to low.
             grid = norm.ppf(np.linspace(*MANIFOLD_QUANTILES, config.manifold_side))
             points = np.array([[x, y] for y in grid[::-1] for x in grid], dtype=np.float32)
-            decoded = _images(models.decoder, points, batch)
+            decoded = _images(models.decoder, points)
             arrays["manifold"] = decoded.reshape(len(grid), len(grid), IMAGE_SIDE, IMAGE_SIDE)
             arrays["manifold_grid"] = grid
     return arrays

@@ -22,12 +22,18 @@ def evaluate(
 ) -> None:
     """Write ``metrics.json`` (the test figures that judge the model, a DVC metric),
     ``evaluate.json`` (facts: counts, the baselines' chosen settings) and, to
-    ``test_outputs`` (an ``.npz``), what the render stage draws that needs the model and
-    the values per test image behind the figures (keys ``per_image.*``: the compare stage's
-    intervals)."""
+    ``test_outputs`` (an ``.npz``), what the render stage draws that needs the model, the
+    values per test image behind the figures (keys ``per_image.*``: the compare stage's
+    intervals) and the validation images' errors (``validation_mse*``: the reference of
+    ``aezoo``'s out-of-distribution flag)."""
     spec = params.variant(name)  # an unknown variant fails before TensorFlow is imported
     with heavy_imports():
-        from aezoo.evaluation import LoadedModels, evaluate_variant, figure_arrays
+        from aezoo.evaluation import (
+            LoadedModels,
+            evaluate_variant,
+            figure_arrays,
+            validation_errors,
+        )
 
     clean = load_prepared(data_dir / "clean.npz")
     inputs = load_inputs(data_dir, spec.input, clean)
@@ -35,6 +41,7 @@ def evaluate(
     print(f"evaluating {name} on {len(clean['test']):,} test images", flush=True)
     result, facts, per_image = evaluate_variant(spec, params, models, clean, inputs)
     arrays = figure_arrays(spec, params, models, clean, inputs)
+    arrays |= validation_errors(spec, models, clean, inputs)
     write_arrays(
         test_outputs, arrays | {PER_IMAGE + key: values for key, values in per_image.items()}
     )
