@@ -355,6 +355,42 @@ def test_status_shapes_from_a_fresh_clone_are_absent_not_stale():
     assert state.absent == ["data/prepared/clean.npz", "data/raw", "models/dense16"]
 
 
+def test_a_directory_dep_missing_only_its_cached_files_is_absent_not_stale(tmp_path):
+    """compare depends on reports/variants: git holds its metrics, the DVC cache its
+    train.json files. In a fresh clone the directory is `modified` for DVC only because
+    those are missing; with one of them present (or a committed file edited) it is stale."""
+    from tools.freshness import missing_cached_part
+
+    root = tmp_path
+    variant = root / "reports" / "variants" / "dense16"
+    variant.mkdir(parents=True)
+    (variant / "metrics.json").write_text("{}")
+    (variant / ".gitignore").write_text("/train.json\n")
+    (root / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  train@dense16:\n    cmd: x\n    outs:\n"
+        "    - path: reports/variants/dense16/train.json\n      md5: 0\n"
+    )
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "x"]):
+        subprocess.run(["git", *command], cwd=root, check=True, env=git_identity())
+    status = {"compare": [{"changed deps": {"reports/variants": "modified"}}]}
+    check = missing_cached_part(root)
+    state = classify_status(status, lambda path: False, check)
+    assert state == Freshness(stale=[], absent=["reports/variants/dense16/train.json"])
+
+    (variant / "train.json").write_text("{}")  # present: the difference may be real
+    assert classify_status(status, lambda path: False, check).stale == [
+        "compare: dependency reports/variants modified"
+    ]
+    (variant / "train.json").unlink()
+    (variant / "metrics.json").write_text('{"edited": 1}')  # a committed file changed
+    assert classify_status(status, lambda path: False, check).stale
+
+
+def git_identity() -> dict[str, str]:
+    names = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t"}
+    return {**os.environ, **names, "GIT_COMMITTER_EMAIL": "t@x"}
+
+
 def test_status_shapes_of_stale_results():
     status = {
         "train@dense16": [

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from aezoo.cli import run_stage, stage_parser
 from aezoo.errors import PipelineError
-from tools.commands import dvc, git_ignored
+from tools.commands import dvc, git, git_ignored
 
 FIX_STALE = "run `dvc repro` and commit dvc.lock and reports/"
 
@@ -29,7 +31,9 @@ class Freshness:
 
 
 def classify_status(
-    status: Mapping[str, list[Any]], is_ignored: Callable[[str], bool]
+    status: Mapping[str, list[Any]],
+    is_ignored: Callable[[str], bool],
+    cached_inside: Callable[[str], list[str]] = lambda path: [],
 ) -> Freshness:
     """Split ``dvc status --json`` into stale changes and outputs merely absent here.
 
@@ -38,7 +42,10 @@ def classify_status(
     Stale: any params or command change, and a modified or new dependency or output. Absent
     (fine in a fresh clone, which has no DVC cache and no data): an output ``not in cache``,
     or a ``deleted`` path that git ignores. A deleted path that git tracks (a metrics file,
-    a figure) was never committed: stale.
+    a figure) was never committed: stale. A ``modified`` directory dependency is absent, not
+    stale, when ``cached_inside(path)`` names DVC-cached outputs in it that are all missing
+    while git sees its committed files unchanged (``reports/variants`` in a fresh clone: its
+    metrics are in git, its ``train.json`` files in the DVC cache).
     """
     stale, absent = [], []
     for stage, entries in status.items():
@@ -54,6 +61,8 @@ def classify_status(
                         stale += [f"{stage}: param {key} {how}" for key, how in state.items()]
                     elif state == "not in cache" or (state == "deleted" and is_ignored(path)):
                         absent.append(path)
+                    elif state == "modified" and (missing := cached_inside(path)):
+                        absent += missing
                     else:
                         stale.append(f"{stage}: {noun} {path} {state}")
     return Freshness(stale=stale, absent=sorted(set(absent)))
@@ -72,7 +81,38 @@ def freshness(root: Path) -> Freshness:
         if state == "deleted"
     }
     ignored = git_ignored(root, deleted)
-    return classify_status(status, lambda path: path in ignored)
+    return classify_status(status, lambda path: path in ignored, missing_cached_part(root))
+
+
+def cached_outputs(root: Path) -> list[str]:
+    """Every output that dvc.lock files record and git ignores: the DVC-cached ones."""
+    recorded = []
+    for name in git(root, "ls-files", "--", "dvc.lock", "*/dvc.lock").splitlines():
+        lock = root / name
+        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+        base = lock.parent.relative_to(root)
+        recorded += [
+            (base / out["path"]).as_posix()
+            for stage in stages.values()
+            for out in stage.get("outs", [])
+        ]
+    return sorted(git_ignored(root, recorded))
+
+
+def missing_cached_part(root: Path) -> Callable[[str], list[str]]:
+    """For a directory: its DVC-cached outputs, when every one of them is missing here and
+    git sees no change to the rest of it; otherwise nothing (a real change, or a partial
+    checkout that cannot be told apart from one)."""
+    outputs = cached_outputs(root)
+
+    def check(directory: str) -> list[str]:
+        inside = [path for path in outputs if path.startswith(directory.rstrip("/") + "/")]
+        if not inside or any((root / path).exists() for path in inside):
+            return []
+        changed = git(root, "status", "--porcelain", "--untracked-files=all", "--", directory)
+        return [] if changed else inside
+
+    return check
 
 
 def stale_message(stale: list[str]) -> str:
