@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help env repro studies test test-all lint smoke check-fresh pr-report bench clean-env
+.PHONY: help env repro pull push studies test test-all lint smoke check-fresh pr-report bench clean-env
 
 BASE ?= main
 # Stage commands say `python`: make it the environment's.
@@ -30,22 +30,31 @@ env: $(STAMP) $(NODE_STAMP)  ## create .venv (aezoo, pinned) and node_modules (V
 repro: $(STAMP)  ## run the zoo's pipeline (dvc.yaml); set AEZOO_MNIST_MIRROR offline
 	$(BIN)/dvc repro dvc.yaml
 
+pull: $(STAMP)  ## the zoo's trained models and outputs from the DVC remote: no training
+	$(BIN)/dvc pull dvc.yaml
+
+push: $(STAMP)  ## share the zoo's outputs on the DVC remote (README: "Sharing trained models")
+	$(BIN)/dvc push dvc.yaml
+
 studies: $(STAMP)  ## run the studies (studies/dvc.yaml: seeds, code-size and denoising frontiers)
 	$(BIN)/dvc repro studies/dvc.yaml
 
 # The fast tier: unit tests and one small end-to-end run. Tests that use real MNIST are marked
 # integration (tests/conftest.py stops the run on an unmarked one); those needing Chromium, browser.
 FAST_TESTS := not (integration or browser or slow) or e2e
+# The fast tier runs its files on WORKERS processes at once (pytest-xdist); test-all runs
+# serially: its integration tests share session fixtures (a trained small zoo) per process.
+WORKERS ?= 2
 
 test: $(STAMP) $(NODE_STAMP)  ## unit tests and one small end-to-end run (minutes): before each commit
-	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" -n $(WORKERS) --dist loadfile
 
 test-all: $(STAMP) $(NODE_STAMP)  ## every test: also real MNIST, trained models, Chromium (what CI runs)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff
-	$(BIN)/ruff check src pipeline tools benchmarks tests vendor
-	$(BIN)/ruff format --check src pipeline tools benchmarks tests vendor
+	$(BIN)/ruff check src pipeline tools benchmarks tests vendor examples
+	$(BIN)/ruff format --check src pipeline tools benchmarks tests vendor examples
 
 smoke: $(STAMP)  ## every stage of every variant on a small subset, 1 epoch; workspace untouched
 	$(BIN)/python -m tools.smoke

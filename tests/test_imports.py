@@ -190,7 +190,10 @@ def test_graph_counts_function_and_package_imports_but_not_type_checking(tmp_pat
     assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]
 
 
-@pytest.mark.parametrize("module", ["aezoo.config", "aezoo.rendering", "aezoo.stages.render"])
+@pytest.mark.parametrize(
+    "module",
+    ["aezoo.config", "aezoo.rendering", "aezoo.stages.render", "aezoo.command", "aezoo.digits"],
+)
 def test_light_module_does_not_import_tensorflow(module: str) -> None:
     """Config and drawing need no TensorFlow: the stages that only read params or draw
     figures must not pay for its import."""

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import ROOT, copy_project, project_environment, write_params
@@ -193,6 +194,45 @@ def test_a_fresh_clone_without_cache_or_data_is_not_stale(repo, env, tmp_path):
     ok(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
     assert not (clone / "data").exists()
     assert "fresh:" in ok(tool("freshness"), clone, env)
+
+
+@pytest.mark.integration
+def test_a_fresh_clone_pulls_the_models_from_a_remote_and_uses_them_without_training(
+    repo, env, tmp_path
+):
+    """`make push` to a local-directory remote; a fresh clone with that remote in its
+    .dvc/config runs `make pull`'s command: `dvc status` is clean and `aezoo reconstruct`
+    gives the same outputs as in the original, with no stage run."""
+    from PIL import Image, ImageDraw
+
+    remote = tmp_path / "remote"
+    ok(dvc("remote", "add", "--local", "shared", str(remote)), repo, env)
+    try:
+        ok(dvc("push", "-r", "shared", "dvc.yaml"), repo, env)
+    finally:
+        ok(dvc("remote", "remove", "--local", "shared"), repo, env)
+    clone = tmp_path / "clone"
+    ok(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    ok(dvc("remote", "add", "-d", "shared", str(remote)), clone, env)  # as a team commits it
+    pulled = ok(dvc("pull", "dvc.yaml"), clone, env)
+    assert "Running stage" not in pulled
+    assert "up to date" in ok(dvc("status", "dvc.yaml"), clone, env)
+    assert (clone / "models" / "dense16" / "autoencoder.keras").is_file()
+
+    digit = tmp_path / "seven.png"
+    image = Image.new("L", (90, 120), 245)
+    ImageDraw.Draw(image).line([(15, 20), (70, 20), (35, 105)], fill=20, width=8)
+    image.save(digit)
+    outputs = {}
+    for where in (repo, clone):
+        command = [sys.executable, "-m", "aezoo", "reconstruct", "dense16", str(digit)]
+        report = json.loads(
+            ok([*command, "--json", "--out", str(tmp_path / where.name)], where, env)
+        )
+        assert report["model"] == "models/dense16 (DVC output)"
+        assert report["ood_threshold"] is not None  # the evaluate stage's outputs came too
+        outputs[where] = np.load(tmp_path / where.name / "outputs.npy")
+    np.testing.assert_array_equal(outputs[repo], outputs[clone])
 
 
 @pytest.mark.integration

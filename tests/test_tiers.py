@@ -100,7 +100,8 @@ def test_make_test_selects_the_fast_tier_checked_here_and_test_all_everything():
         target: lines[lines.index(next(line for line in lines if line.startswith(target))) + 1]
         for target in ("test:", "test-all:")
     }
-    assert recipes["test:"].strip() == '$(BIN)/python -m pytest -m "$(FAST_TESTS)"'
+    fast = '$(BIN)/python -m pytest -m "$(FAST_TESTS)" -n $(WORKERS) --dist loadfile'
+    assert recipes["test:"].strip() == fast
     assert recipes["test-all:"].strip() == "$(BIN)/python -m pytest"
 
 

@@ -536,3 +536,139 @@ def test_an_experiments_full_run_is_a_version_but_not_the_champion(rendered_zoo,
     versions = MlflowClient().search_model_versions("name = 'aezoo-dense16'")
     assert len(versions) == 2
     assert champions(["dense16"]) == before
+
+
+# ------------------------------------------------------------------- serving
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 180) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"mlflow models serve ended: {server.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    raise AssertionError(f"no answer from {url}/ping in {timeout_s:.0f} s")
+
+
+@pytest.fixture
+def drawn_digits(tmp_path) -> Path:
+    """Three digits drawn here: dark on light, light on dark, small."""
+    from PIL import Image, ImageDraw
+
+    folder = tmp_path / "drawn"
+    folder.mkdir()
+    for index, (paper, ink, size) in enumerate(
+        [(250, 10, (160, 120)), (0, 255, (300, 400)), (230, 40, (50, 50))]
+    ):
+        image = Image.new("L", size, paper)
+        width, height = size
+        ImageDraw.Draw(image).line(
+            [
+                (width * 0.2, height * 0.2),
+                (width * 0.7, height * 0.2),
+                (width * 0.4, height * 0.85),
+            ],
+            fill=ink,
+            width=max(3, width // 15),
+        )
+        image.save(folder / f"{index}.png")
+    return folder
+
+
+@pytest.mark.integration
+def test_the_served_champion_answers_as_aezoo_reconstruct(
+    rendered_zoo, fresh_store, drawn_digits, tmp_path
+):
+    """`mlflow models serve` of models:/aezoo-conv_denoise@champion (local environment,
+    127.0.0.1, a free port): a batch posted to /invocations comes back equal to `aezoo
+    reconstruct`'s outputs from models/conv_denoise, and to `aezoo reconstruct --model`'s."""
+    import json
+    import urllib.request
+
+    from aezoo.command import run
+
+    params, work = rendered_zoo
+    tracking.log_variant(tracked_params(params).tracking, champion_record(work, "conv_denoise"))
+    params_file = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))
+    uri = "models:/aezoo-conv_denoise@champion"
+    common = ["--params", str(params_file), "--models", str(work / "models"),
+              "--outputs", str(work / "test_outputs")]  # fmt: skip
+    run(["reconstruct", "conv_denoise", str(drawn_digits), *common, "--out", str(tmp_path / "a")])
+    run(["reconstruct", "conv_denoise", str(drawn_digits), *common, "--model", uri,
+         "--out", str(tmp_path / "b")])  # fmt: skip
+    inputs = np.load(tmp_path / "a" / "inputs.npy")
+    expected = np.load(tmp_path / "a" / "outputs.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "b" / "outputs.npy"), expected, atol=1e-6)
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={  # MLflow starts `uvicorn` from PATH: this environment's
+            **os.environ,
+            "MLFLOW_TRACKING_URI": fresh_store,
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        },
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(server, url)
+        request = urllib.request.Request(
+            f"{url}/invocations",
+            data=json.dumps({"inputs": inputs[..., None].tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            served = np.asarray(json.loads(answer.read())["predictions"], dtype=np.float32)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    np.testing.assert_allclose(served.reshape(expected.shape), expected, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_a_registry_model_has_no_encoder_and_says_where_to_get_one(
+    rendered_zoo, fresh_store, drawn_digits, tmp_path, capsys
+):
+    from aezoo.command import run
+
+    params, work = rendered_zoo
+    tracking.log_variant(tracked_params(params).tracking, champion_record(work, "dense16"))
+    params_file = write_params(tmp_path / "params.yaml", params.model_dump(mode="json"))
+    with pytest.raises(SystemExit) as stopped:
+        command = ["encode", "dense16", str(drawn_digits), "--params", str(params_file)]
+        run([*command, "--model", "models:/aezoo-dense16@champion", "--out", str(tmp_path / "o")])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert "has no encoder" in error and "make pull" in error
+    assert not (tmp_path / "o").exists()
