@@ -348,13 +348,13 @@ def list_variants(args: argparse.Namespace, params: Params) -> dict[str, Any]:
 
 
 def _print_list(report: dict[str, Any]) -> None:
-    print(f"{'variant':<20} {'kind':<38} {'code':>5} {'test MSE':>9} {'PSNR':>7}  model")
+    print(f"{'variant':<20} {'kind':<42} {'code':>5} {'test MSE':>9} {'PSNR':>7}  model")
     for row in report["variants"]:
         test = row["test"]
         mse = f"{test['mse']:.4f}" if test else "-"
         psnr = f"{test['psnr_db']:.2f}" if test else "-"
         print(
-            f"{row['variant']:<20} {row['kind']:<38} {row['code_size']:>5} {mse:>9} {psnr:>7}"
+            f"{row['variant']:<20} {row['kind']:<42} {row['code_size']:>5} {mse:>9} {psnr:>7}"
             f"  {row['model']}"
         )
 
