@@ -610,6 +610,11 @@ def test_the_served_champion_answers_as_aezoo_reconstruct(
     run(["reconstruct", "conv_denoise", str(drawn_digits), *common, "--out", str(tmp_path / "a")])
     run(["reconstruct", "conv_denoise", str(drawn_digits), *common, "--model", uri,
          "--out", str(tmp_path / "b")])  # fmt: skip
+    registry_report = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert (
+        "fits models:/aezoo-conv_denoise@champion only if"
+        in (registry_report["ood_threshold"]["reference"])
+    )
     inputs = np.load(tmp_path / "a" / "inputs.npy")
     expected = np.load(tmp_path / "a" / "outputs.npy")
     np.testing.assert_allclose(np.load(tmp_path / "b" / "outputs.npy"), expected, atol=1e-6)

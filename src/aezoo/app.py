@@ -274,7 +274,8 @@ def ood_threshold(
     return Threshold(
         mse=float(np.quantile(errors, quantile)),
         quantile=quantile,
-        reference=f"{len(errors):,} validation images fed {fed} ({path}: {key})",
+        reference=f"{len(errors):,} validation images fed {fed} ({path}: {key}, from the "
+        "evaluate stage)",
     )
 
 

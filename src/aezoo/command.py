@@ -14,6 +14,7 @@ a variant, a model) is one line on stderr naming it, exit status 2, and no outpu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -207,6 +208,12 @@ def reconstruct(args: argparse.Namespace, params: Params) -> dict[str, Any]:
     outputs = variant.autoencoder(seen)
     errors = _mse(clean[..., 0], outputs)
     threshold = ood_threshold(args.outputs, variant.name, not denoising, args.ood_quantile)
+    if threshold is not None and args.model:
+        caveat = (
+            f"; measured on models/{variant.name}, so it fits {args.model} only if that is the "
+            "same model (a @champion is, once the track stage mirrored these outputs)"
+        )
+        threshold = dataclasses.replace(threshold, reference=threshold.reference + caveat)
     groups = [[c[..., 0], s[..., 0], o] for c, s, o in zip(clean, seen, outputs, strict=True)]
     if not denoising:
         groups = [[group[0], group[2]] for group in groups]
