@@ -33,7 +33,6 @@ MAX_PIXELS = 50_000_000  # 50 megapixels: above this, a file is refused before d
 DEFAULT_OOD_QUANTILE = 0.99
 SHEET_SCALE = 3  # sheet pixels per MNIST pixel
 SHEET_GROUPS = 4  # inputs (with their outputs) per row of a sheet
-GUTTER = 0.35  # the grey between tiles
 
 
 class InputError(AezooError):
@@ -282,25 +281,25 @@ def ood_threshold(
 # ------------------------------------------------------------------------ outputs
 
 
-def tile(rows: Sequence[Sequence[np.ndarray]], scale: int = SHEET_SCALE) -> np.ndarray:
-    """Images (28x28 in [0, 1]) in rows, 2-pixel grey gutters, as uint8, scaled up."""
-    gap = 2
+def sheet(rows: Sequence[Sequence[np.ndarray]], scale: int = SHEET_SCALE) -> np.ndarray:
+    """Rows of 28x28 images in [0, 1] as one uint8 picture, ``scale`` times enlarged; short
+    rows are filled with gutter-grey tiles (the report's own tiling, aezoo.rendering.tile)."""
+    from aezoo.rendering import GAP_SHADE, tile
+
     columns = max(len(row) for row in rows)
-    height = len(rows) * (SIDE + gap) + gap
-    width = columns * (SIDE + gap) + gap
-    sheet = np.full((height, width), GUTTER, dtype=np.float32)
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            top, left = gap + r * (SIDE + gap), gap + c * (SIDE + gap)
-            sheet[top : top + SIDE, left : left + SIDE] = np.clip(image, 0.0, 1.0)
-    sheet = np.kron(sheet, np.ones((scale, scale), dtype=np.float32))
-    return np.round(sheet * 255).astype(np.uint8)
+    blank = np.full((SIDE, SIDE), GAP_SHADE, dtype=np.float32)
+    stack = np.array([[*row, *[blank] * (columns - len(row))] for row in rows], np.float32)
+    canvas = np.clip(tile(stack), 0.0, 1.0)
+    enlarged = np.kron(canvas, np.ones((scale, scale), dtype=np.float32))
+    return np.round(enlarged * 255).astype(np.uint8)
 
 
 def wrap(groups: Sequence[Sequence[np.ndarray]], per_row: int = SHEET_GROUPS) -> list[list]:
     """Groups of images (an input beside its output) side by side, ``per_row`` to a row,
     read left to right and top to bottom; a gutter-grey tile keeps groups apart."""
-    spacer = np.full((SIDE, SIDE), GUTTER, dtype=np.float32)
+    from aezoo.rendering import GAP_SHADE
+
+    spacer = np.full((SIDE, SIDE), GAP_SHADE, dtype=np.float32)
     rows = []
     for start in range(0, len(groups), per_row):
         row: list[np.ndarray] = []

@@ -37,7 +37,7 @@ from aezoo.app import (
     ood_threshold,
     png_bytes,
     read_digits,
-    tile,
+    sheet,
     wrap,
     write_outputs,
 )
@@ -236,7 +236,7 @@ def reconstruct(args: argparse.Namespace, params: Params) -> dict[str, Any]:
         "images": results,
     }
     files = {
-        "sheet.png": png_bytes(tile(wrap(groups))),
+        "sheet.png": png_bytes(sheet(wrap(groups))),
         "inputs.npy": npy_bytes(seen[..., 0].astype(np.float32)),
         "outputs.npy": npy_bytes(outputs),
         "results.json": json_bytes(report),
@@ -276,7 +276,7 @@ def generate(args: argparse.Namespace, params: Params) -> dict[str, Any]:
     samples = decode(prior.astype(np.float32))
     columns = math.ceil(math.sqrt(args.count))
     rows = [list(samples[start : start + columns]) for start in range(0, args.count, columns)]
-    files = {"samples.png": png_bytes(tile(rows)), "samples.npy": npy_bytes(samples)}
+    files = {"samples.png": png_bytes(sheet(rows)), "samples.npy": npy_bytes(samples)}
     report: dict[str, Any] = {
         "command": "generate",
         "variant": variant.name,
@@ -292,7 +292,7 @@ def generate(args: argparse.Namespace, params: Params) -> dict[str, Any]:
         points = np.array([[x, y] for y in grid[::-1] for x in grid], dtype=np.float32)
         manifold = decode(points).reshape(args.side, args.side, 28, 28)
         files |= {
-            "manifold.png": png_bytes(tile(list(manifold))),
+            "manifold.png": png_bytes(sheet(list(manifold))),
             "manifold.npy": npy_bytes(manifold),
         }
         report["manifold_side"] = args.side
@@ -311,7 +311,7 @@ def interpolate(args: argparse.Namespace, params: Params) -> dict[str, Any]:
     line = codes[0] + fractions * (codes[1] - codes[0])
     decoded = variant.need("decoder")(line.astype(np.float32))
     ends = [pictures[0].digit.image, *decoded, pictures[1].digit.image]
-    files = {"interpolation.png": png_bytes(tile([ends])), "interpolation.npy": npy_bytes(decoded)}
+    files = {"interpolation.png": png_bytes(sheet([ends])), "interpolation.npy": npy_bytes(decoded)}
     report = {
         "command": "interpolate",
         "variant": variant.name,
